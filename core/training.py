@@ -1,0 +1,370 @@
+"""The training loop of Appendix A, fast: batches sliced from in-memory tensors, bit-identical to a DataLoader loop."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from array import array
+from dataclasses import asdict
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.config import TrainConfig
+from core.data import DataSplit, ToyDataset, load_dataset
+from core.devices import resolve_device
+from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
+from core.model import NeuralNetwork, architecture_from_state_dict, build_model, count_parameters
+
+# A loss this large is no longer learning; stopping here keeps the curve readable and the weights finite.
+EXPLODING_LOSS = 1e6
+# Rows per forward pass when evaluating, so evaluating a big set never needs a huge activation tensor.
+EVAL_CHUNK = 65_536
+
+
+class TrainingError(ValueError):
+    """The run cannot start (or go on) as configured; the message says why and what to change."""
+
+
+class History:
+    """Every batch loss (8 bytes each, grows by doubling) and one EpochEnd per epoch."""
+
+    def __init__(self, batch_loss: Iterable[float] = (), epochs: Iterable[EpochEnd] = ()):
+        self.batch_loss = array("d", batch_loss)
+        self.epochs: list[EpochEnd] = list(epochs)
+
+    def losses(self) -> np.ndarray:
+        """A numpy copy of the batch losses. Never hand out a view: an exported buffer would make
+        the training thread's next append raise BufferError."""
+        return np.array(self.batch_loss, dtype=np.float64)
+
+    def to_dict(self) -> dict:
+        return {"batch_loss": list(self.batch_loss), "epochs": [asdict(e) for e in self.epochs]}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "History":
+        if not data:
+            return cls()
+        epochs = [EpochEnd(**e) for e in data.get("epochs", [])]
+        return cls(np.asarray(data.get("batch_loss", []), dtype=np.float64).tolist(), epochs)
+
+
+def _accuracy_and_loss(model: NeuralNetwork, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """The book's compute_accuracy (eval mode, no_grad, argmax) plus the mean cross-entropy."""
+    n = X.shape[0]
+    correct = 0
+    loss_sum = 0.0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, n, EVAL_CHUNK):
+            xb, yb = X[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+            logits = model(xb)
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+            correct += (torch.argmax(logits, dim=1) == yb).sum().item()
+    model.train(was_training)
+    return correct / n, loss_sum / n
+
+
+def batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
+    return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+
+class Trainer:
+    """Train the book's MLP on a config's data, reporting through callbacks.
+
+    `fit()` may be called again to continue: epochs, steps, history and the shuffle generator
+    carry on exactly as one longer run would.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        callbacks: Sequence[Callback] = (),
+        *,
+        data: DataSplit | None = None,
+        initial_state: dict | None = None,
+        optimizer_state: dict | None = None,
+        history: History | None = None,
+        threads: int | None = None,
+        probe=None,
+    ):
+        self.cfg = cfg.validate()
+        self.callbacks = list(callbacks)
+        self.threads = threads
+        self.data = data if data is not None else load_dataset(cfg.dataset)
+        n_train = self.data.X_train.shape[0]
+        self.batches_per_epoch = batches_per_epoch(n_train, cfg.batch_size, cfg.drop_last)
+        if n_train == 0:
+            raise TrainingError("the training split is empty: lower dataset.test_fraction or use more samples")
+        if self.batches_per_epoch == 0:
+            raise TrainingError(
+                f"drop_last is on and batch_size ({cfg.batch_size}) is larger than the {n_train} training samples, "
+                f"so every epoch would have 0 batches: set batch_size to at most {n_train} or turn drop_last off"
+            )
+        self.device = resolve_device(cfg.device, probe)
+        # The book: torch.manual_seed(seed) right before the model is built; the shuffles then
+        # draw from the same global stream. We copy that stream into a private generator so that
+        # anything else using torch's global RNG between runs cannot change our shuffles.
+        self.model = build_model(self.data.num_features, self.data.num_classes, cfg.hidden_sizes, cfg.activation, cfg.seed)
+        self._generator = torch.Generator()
+        self._generator.set_state(torch.get_rng_state())
+        if initial_state is not None:
+            self._load_initial_state(initial_state)
+        self.model.to(self.device)
+        self.optimizer = self._make_optimizer()
+        if optimizer_state is not None:
+            try:
+                self.optimizer.load_state_dict(optimizer_state)
+            except (ValueError, KeyError, RuntimeError):
+                pass  # a different optimizer or shape: start its state afresh, the weights still continue
+            for group in self.optimizer.param_groups:
+                group["lr"] = cfg.learning_rate
+        self.history = history if history is not None else History()
+        self.steps = len(self.history.batch_loss)
+        self.epochs_completed = self.history.epochs[-1].epoch if self.history.epochs else 0
+        self._X_train = self.data.X_train.to(self.device)
+        self._y_train = self.data.y_train.to(self.device)
+        self._X_test = self.data.X_test.to(self.device)
+        self._y_test = self.data.y_test.to(self.device)
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    def _load_initial_state(self, state: dict) -> None:
+        arch = architecture_from_state_dict(state)
+        want = (self.data.num_features, tuple(self.cfg.hidden_sizes), self.data.num_classes)
+        have = (arch.inputs, arch.hidden_sizes, arch.outputs)
+        if have != want:
+            raise TrainingError(
+                f"the model has {arch.inputs} inputs, hidden sizes {list(arch.hidden_sizes)} and {arch.outputs} outputs, "
+                f"but this run needs {want[0]} inputs (features), hidden sizes {list(want[1])} and {want[2]} outputs (classes)"
+            )
+        self.model.load_state_dict(state)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        params = self.model.parameters()
+        # foreach=False: for a handful of small tensors the per-parameter loop is faster than the
+        # fused multi-tensor path, and it is what a plain `SGD(model.parameters())` picks on CPU.
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+    def continue_with(self, cfg: TrainConfig, callbacks: Sequence[Callback] | None = None) -> "Trainer":
+        """A trainer that goes on from this one's weights, optimizer, history and shuffle stream
+        under a changed config (learning rate, epochs, batch size, ...; same data and layers)."""
+        if cfg.dataset != self.cfg.dataset:
+            raise TrainingError("the data set changed: start a new model (Reset) to train on other data")
+        nxt = Trainer.__new__(Trainer)
+        nxt.__dict__.update(self.__dict__)
+        nxt.cfg = cfg.validate()
+        if callbacks is not None:
+            nxt.callbacks = list(callbacks)
+        if tuple(cfg.hidden_sizes) != tuple(self.cfg.hidden_sizes) or cfg.activation != self.cfg.activation:
+            raise TrainingError("the layers changed: start a new model (Reset) to train other layers")
+        n_train = self.data.X_train.shape[0]
+        nxt.batches_per_epoch = batches_per_epoch(n_train, cfg.batch_size, cfg.drop_last)
+        if nxt.batches_per_epoch == 0:
+            raise TrainingError(
+                f"drop_last is on and batch_size ({cfg.batch_size}) is larger than the {n_train} training samples, "
+                f"so every epoch would have 0 batches: set batch_size to at most {n_train} or turn drop_last off"
+            )
+        device = resolve_device(cfg.device)
+        if device != self.device:
+            nxt.device = device
+            nxt.model = self.model.to(device)
+            nxt._X_train, nxt._y_train = self.data.X_train.to(device), self.data.y_train.to(device)
+            nxt._X_test, nxt._y_test = self.data.X_test.to(device), self.data.y_test.to(device)
+        same_kind = cfg.optimizer == self.cfg.optimizer
+        nxt.optimizer = nxt._make_optimizer()
+        if same_kind:
+            nxt.optimizer.load_state_dict(self.optimizer.state_dict())
+            for group in nxt.optimizer.param_groups:
+                group["lr"] = cfg.learning_rate
+                if "momentum" in group:
+                    group["momentum"] = cfg.momentum
+                group["weight_decay"] = cfg.weight_decay
+        return nxt
+
+    # --- batches ------------------------------------------------------------------------------
+
+    def _epoch_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch's batches, drawing from the generator exactly as DataLoader's iterator does."""
+        cfg = self.cfg
+        if cfg.num_workers > 0:
+            yield from self._dataloader_batches()
+            return
+        g = self._generator
+        # DataLoader's iterator draws a base seed for its workers first, even with none.
+        torch.empty((), dtype=torch.int64).random_(generator=g)
+        X, y = self._X_train, self._y_train
+        n = X.shape[0]
+        if cfg.shuffle:
+            # RandomSampler(generator=None): one draw seeds a fresh generator for randperm.
+            seed = int(torch.empty((), dtype=torch.int64).random_(generator=g).item())
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
+            # One gather per epoch, then contiguous slices: the same rows in the same order as a
+            # per-item __getitem__ plus collate, at a fraction of the cost.
+            X, y = X[perm], y[perm]
+        bs = cfg.batch_size
+        end = n - n % bs if cfg.drop_last else n
+        for start in range(0, end, bs):
+            yield X[start : start + bs], y[start : start + bs]
+
+    def _dataloader_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """num_workers > 0: a real DataLoader with worker processes, fed from our generator's stream."""
+        loader = torch.utils.data.DataLoader(
+            ToyDataset(self.data.X_train, self.data.y_train),
+            batch_size=self.cfg.batch_size,
+            shuffle=self.cfg.shuffle,
+            drop_last=self.cfg.drop_last,
+            num_workers=self.cfg.num_workers,
+        )
+        saved = torch.get_rng_state()
+        torch.set_rng_state(self._generator.get_state())
+        try:
+            it = iter(loader)
+            first = next(it, None)
+            self._generator.set_state(torch.get_rng_state())
+        finally:
+            torch.set_rng_state(saved)
+        if first is None:
+            return
+        yield first[0].to(self.device), first[1].to(self.device)
+        for xb, yb in it:
+            yield xb.to(self.device), yb.to(self.device)
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        stop: threading.Event | None = None,
+        pause: threading.Event | None = None,
+        epochs: int | None = None,
+    ) -> TrainResult:
+        """Train `epochs` (default cfg.epochs) more epochs; stop and pause are honoured between batches."""
+        epochs = self.cfg.epochs if epochs is None else epochs
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._fit(stop, pause, epochs)
+        except BaseException as exc:
+            for cb in self.callbacks:
+                cb.on_exception(exc)
+            raise
+
+    def _fit(self, stop: threading.Event | None, pause: threading.Event | None, epochs: int) -> TrainResult:
+        cfg, model, opt = self.cfg, self.model, self.optimizer
+        callbacks = self.callbacks
+        bpe = self.batches_per_epoch
+        info = TrainStart(
+            device=str(self.device),
+            epochs=epochs,
+            first_epoch=self.epochs_completed + 1,
+            batches_per_epoch=bpe,
+            total_steps=bpe * epochs,
+            train_samples=int(self.data.X_train.shape[0]),
+            test_samples=int(self.data.X_test.shape[0]),
+            parameters=count_parameters(model),
+        )
+        for cb in callbacks:
+            cb.on_train_start(info)
+        record = self.history.batch_loss.append
+        t0 = time.perf_counter()
+        paused_for = 0.0
+        samples = 0
+        last_epoch: EpochEnd | None = None
+        status, message = "finished", ""
+        for _ in range(epochs):
+            epoch = self.epochs_completed + 1
+            model.train()
+            loss_sum, batch = 0.0, 0
+            for features, labels in self._epoch_batches():
+                if stop is not None and stop.is_set():
+                    status = "stopped"
+                    break
+                if pause is not None and pause.is_set():
+                    p0 = time.perf_counter()
+                    while pause.is_set() and not (stop is not None and stop.is_set()):
+                        # Resume is the pause event being cleared; Event has no wait-for-clear.
+                        time.sleep(0.02) if stop is None else stop.wait(0.02)
+                    paused_for += time.perf_counter() - p0
+                    if stop is not None and stop.is_set():
+                        status = "stopped"
+                        break
+                logits = model(features)
+                loss = F.cross_entropy(logits, labels)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                value = loss.item()
+                batch += 1
+                self.steps += 1
+                n = labels.shape[0]
+                samples += n
+                record(value)
+                loss_sum += value
+                if callbacks:
+                    ev = BatchEnd(epoch, batch, self.steps, value, n, bpe, time.perf_counter() - t0 - paused_for)
+                    for cb in callbacks:
+                        cb.on_batch_end(ev)
+                if not math.isfinite(value) or value > EXPLODING_LOSS:
+                    status = "diverged"
+                    message = (
+                        f"the loss became {value:.3g} at epoch {epoch}, batch {batch}: training diverged. "
+                        f"Try a lower learning rate than {cfg.learning_rate:g} (e.g. {cfg.learning_rate / 10:g})."
+                    )
+                    break
+            if status != "finished":
+                break
+            last_epoch = self._end_epoch(epoch, loss_sum / max(batch, 1), time.perf_counter() - t0 - paused_for)
+        elapsed = time.perf_counter() - t0 - paused_for
+        if status == "finished":
+            message = f"finished {epochs} epoch(s) in {elapsed:.2f} s"
+        elif status == "stopped":
+            message = f"stopped by request after {self.steps} batches (epoch {self.epochs_completed + 1})"
+        result = TrainResult(
+            status=status,
+            message=message,
+            epochs_completed=self.epochs_completed,
+            steps=self.steps,
+            elapsed=elapsed,
+            samples_per_second=samples / elapsed if elapsed > 0 else 0.0,
+            last_epoch=last_epoch or (self.history.epochs[-1] if self.history.epochs else None),
+        )
+        for cb in callbacks:
+            cb.on_train_end(result)
+        return result
+
+    def _end_epoch(self, epoch: int, train_loss: float, elapsed: float) -> EpochEnd:
+        train_acc, _ = _accuracy_and_loss(self.model, self._X_train, self._y_train)
+        test_acc = test_loss = None
+        if self._X_test.shape[0]:
+            test_acc, test_loss = _accuracy_and_loss(self.model, self._X_test, self._y_test)
+        self.epochs_completed = epoch
+        ev = EpochEnd(epoch, self.steps, train_loss, test_loss, train_acc, test_acc, elapsed)
+        self.history.epochs.append(ev)
+        for cb in self.callbacks:
+            cb.on_epoch_end(ev)
+        return ev
+
+    # --- using the model -----------------------------------------------------------------------
+
+    def predict(self, X: torch.Tensor, raw: bool = True) -> torch.Tensor:
+        """Logits for rows of features; `raw` rows are standardized first when the data was."""
+        X = torch.as_tensor(X, dtype=torch.float32)
+        if raw and self.data.standardizer is not None:
+            X = self.data.standardizer.apply(X)
+        self.model.eval()
+        with torch.no_grad():
+            out = self.model(X.to(self.device)).cpu()
+        self.model.train()
+        return out
+
+    def state_dict_cpu(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
