@@ -1,0 +1,296 @@
+"""The headless command line: train, inspect, predict and bench, with one `error:` line and exit 2 on any failure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from core.config import ConfigError, TrainConfig, apply_overrides
+from core.events import BatchEnd, Callback, EpochEnd, TrainStart
+
+EXIT_ERROR = 2
+
+
+class CliError(Exception):
+    """A failure to report as one `error:` line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints usage plus "prog: error: ..."; the contract is one `error:` line.
+    def error(self, message: str):  # type: ignore[override]
+        raise CliError(f"{message} (see {self.prog} --help)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m core", description="Torch Playground engine: train, inspect and use models without a screen.")
+    sub = parser.add_subparsers(dest="command", metavar="{train,inspect,predict,bench}", parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a model (defaults: the book's Appendix A run)")
+    train.add_argument("--config", metavar="RUN.json", help="a JSON file of config fields")
+    train.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one field; dotted keys (dataset.name=moons); VALUE is read as JSON when it parses")
+    train.add_argument("--out", metavar="MODEL.pt", help="save the trained model (app format) here")
+    train.add_argument("--history", metavar="HISTORY.csv", help="write one CSV row per batch: epoch,batch,step,loss")
+    train.add_argument("--quiet", action="store_true", help="print only the per-epoch summary and the result")
+
+    inspect = sub.add_parser("inspect", help="describe a .pt/.pth model file")
+    inspect.add_argument("model", metavar="MODEL")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+
+    predict = sub.add_parser("predict", help="logits and probabilities of a saved model for given inputs")
+    predict.add_argument("model", metavar="MODEL")
+    predict.add_argument("--input", dest="inputs", action="append", required=True, metavar="X1,X2,...",
+                         help="one sample's features, comma-separated; negative numbers as --input=-1.2,3.1")
+    predict.add_argument("--json", action="store_true", help="print a JSON list, one object per input")
+
+    bench = sub.add_parser("bench", help="the book's DataLoader loop against the engine: samples/s and ratios")
+    bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
+    bench.add_argument("--repeats", type=int, default=3, help="timed repeats per case; the best is kept")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _build_parser().parse_args(argv)
+        if args.command is None:
+            raise CliError("choose a command: train, inspect, predict or bench (see python -m core --help)")
+        return {"train": _train, "inspect": _inspect, "predict": _predict, "bench": _bench}[args.command](args)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # every failure is one line for a person, never a traceback
+        print(f"error: {_describe(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, (CliError, ConfigError)) or type(exc).__name__ in (
+        "DataError", "TrainingError", "DeviceError", "ModelFileError", "ArchitectureError",
+    ):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot use{where}: {exc.strerror or exc}"
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
+# --- train ------------------------------------------------------------------------------------
+
+
+def _load_config(args) -> TrainConfig:
+    cfg = TrainConfig()
+    if args.config:
+        try:
+            text = Path(args.config).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read config {args.config}: {getattr(exc, 'strerror', None) or exc}") from None
+        try:
+            cfg = TrainConfig.from_json(text)
+        except ConfigError as exc:
+            raise CliError(f"{args.config}: {exc}") from None
+    return apply_overrides(cfg, args.sets) if args.sets else cfg.validate()
+
+
+class _Printer(Callback):
+    """Prints the book's per-batch lines and a per-epoch summary."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.total_epochs = 0
+
+    def on_train_start(self, info: TrainStart) -> None:
+        self.total_epochs = info.first_epoch - 1 + info.epochs
+        print(f"Training on {info.device}: {info.train_samples} training and {info.test_samples} test samples, "
+              f"{info.parameters} parameters, {info.batches_per_epoch} batches per epoch", flush=True)
+
+    def on_batch_end(self, e: BatchEnd) -> None:
+        if not self.quiet:
+            print(f"Epoch: {e.epoch:03d}/{self.total_epochs:03d} | Batch {e.batch:03d}/{e.batches_per_epoch:03d} "
+                  f"| Train Loss: {e.loss:.2f}")
+
+    def on_epoch_end(self, e: EpochEnd) -> None:
+        test = "" if e.test_loss is None else f" | Test Loss: {e.test_loss:.4f} | Test Acc: {e.test_accuracy:.2f}"
+        print(f"Epoch: {e.epoch:03d}/{self.total_epochs:03d} | Train Loss: {e.train_loss:.4f} | Train Acc: {e.train_accuracy:.2f}{test}",
+              flush=True)
+
+
+class _HistoryWriter(Callback):
+    """Streams `epoch,batch,step,loss` rows to a temporary file that replaces the target at the end."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        folder = os.path.dirname(self.path)
+        if not os.path.isdir(folder):
+            raise CliError(f"--history {path}: the folder {folder} does not exist")
+        fd, self.tmp = tempfile.mkstemp(prefix=".history-", suffix=".tmp", dir=folder)
+        self.file = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self.file.write("epoch,batch,step,loss\n")
+
+    def on_batch_end(self, e: BatchEnd) -> None:
+        self.file.write(f"{e.epoch},{e.batch},{e.step},{e.loss!r}\n")
+
+    def commit(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+def _train(args) -> int:
+    from core.training import Trainer
+
+    cfg = _load_config(args)
+    if args.out:
+        out_dir = os.path.dirname(os.path.abspath(args.out))
+        if not os.path.isdir(out_dir):
+            raise CliError(f"--out {args.out}: the folder {out_dir} does not exist")
+    callbacks: list[Callback] = [_Printer(args.quiet)]
+    writer = _HistoryWriter(args.history) if args.history else None
+    if writer:
+        callbacks.append(writer)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if threading.current_thread() is threading.main_thread() else None
+    try:
+        trainer = Trainer(cfg, callbacks)
+        result = trainer.fit(stop)
+        if writer:
+            writer.commit()
+    finally:
+        if writer:
+            writer.discard()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    last = result.last_epoch
+    if last is not None:
+        test = "n/a (no test split)" if last.test_accuracy is None else f"{last.test_accuracy:.2f}"
+        print(f"Train accuracy: {last.train_accuracy:.2f} | Test accuracy: {test}")
+    print(f"{result.status}: {result.message} ({result.samples_per_second:,.0f} samples/s)")
+    if args.out:
+        from core.checkpoint import save_model_file
+
+        data = trainer.data
+        save_model_file(
+            args.out,
+            model_state=trainer.state_dict_cpu(),
+            config=cfg.to_dict(),
+            history=trainer.history.to_dict(),
+            optimizer_state=trainer.optimizer.state_dict(),
+            standardizer=data.standardizer.to_dict() if data.standardizer is not None else None,
+            class_names=list(data.class_names),
+            feature_names=list(data.feature_names),
+        )
+        print(f"saved {args.out}")
+    if result.status in ("diverged", "failed"):
+        print(f"error: {result.message}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+# --- inspect / predict ----------------------------------------------------------------------------
+
+
+def _inspect(args) -> int:
+    from core.checkpoint import load_model_file
+
+    m = load_model_file(args.model)
+    arch = m.architecture
+    info = {
+        "inputs": arch.inputs,
+        "hidden_sizes": list(arch.hidden_sizes),
+        "outputs": arch.outputs,
+        "parameters": arch.parameters,
+        "format": m.format,
+        "activation": m.activation,
+    }
+    if m.class_names:
+        info["class_names"] = list(m.class_names)
+    if m.history and len(m.history.get("batch_loss", [])):
+        info["trained_batches"] = len(m.history["batch_loss"])
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"file:         {args.model}")
+    print(f"format:       {m.format}")
+    print(f"inputs:       {arch.inputs}")
+    print(f"hidden sizes: {list(arch.hidden_sizes)}")
+    print(f"outputs:      {arch.outputs}")
+    print(f"activation:   {m.activation or 'unknown (the file stores weights only; relu is assumed for predict)'}")
+    print(f"parameters:   {arch.parameters}")
+    if "trained_batches" in info:
+        print(f"trained:      {info['trained_batches']} batches")
+    for w in m.warnings:
+        print(f"warning:      {w}")
+    return 0
+
+
+def _parse_input(text: str, n_inputs: int) -> list[float]:
+    parts = [p.strip() for p in text.split(",")]
+    values = []
+    for p in parts:
+        try:
+            v = float(p)
+        except ValueError:
+            raise CliError(f"--input {text!r}: {p!r} is not a number") from None
+        if not math.isfinite(v):
+            raise CliError(f"--input {text!r}: {p!r} is not a finite number")
+        values.append(v)
+    if len(values) != n_inputs:
+        raise CliError(f"--input {text!r} has {len(values)} value(s) but the model takes {n_inputs} input(s)")
+    return values
+
+
+def _predict(args) -> int:
+    import torch
+
+    from core.checkpoint import load_model_file
+    from core.data import Standardizer
+
+    m = load_model_file(args.model)
+    rows = [_parse_input(t, m.architecture.inputs) for t in args.inputs]
+    model = m.architecture.build(m.activation or "relu")
+    model.load_state_dict(m.state_dict)
+    X = torch.tensor(rows, dtype=torch.float32)
+    if m.standardizer:
+        X = Standardizer.from_dict(m.standardizer).apply(X)
+    model.eval()
+    with torch.no_grad():
+        logits = model(X)
+        probs = torch.softmax(logits, dim=1)
+    out = []
+    for row, lg, pr in zip(rows, logits.tolist(), probs.tolist()):
+        k = max(range(len(pr)), key=pr.__getitem__)
+        item = {"input": row, "logits": lg, "probabilities": pr, "predicted": k}
+        if m.class_names and len(m.class_names) == len(pr):
+            item["predicted_name"] = m.class_names[k]
+        out.append(item)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    for item in out:
+        name = f" ({item['predicted_name']})" if "predicted_name" in item else ""
+        print(f"input {', '.join(f'{v:g}' for v in item['input'])}: predicted class {item['predicted']}{name}")
+        print(f"  logits:        {', '.join(f'{v:.4f}' for v in item['logits'])}")
+        print(f"  probabilities: {', '.join(f'{v:.4f}' for v in item['probabilities'])}")
+    return 0
+
+
+def _bench(args) -> int:
+    from core.bench import run_bench
+
+    return run_bench(quick=args.quick, repeats=args.repeats)
