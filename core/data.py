@@ -1,0 +1,527 @@
+"""The data sets the playground trains on: the book's toy set, generated 2-D sets, bundled real data and CSV files."""
+
+from __future__ import annotations
+
+import array
+import csv
+import gzip
+import importlib.util
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from core.config import DatasetConfig
+
+# A learner's CSV is small; this bound keeps a wrong file choice from eating all memory.
+MAX_CSV_BYTES = 200 * 1024 * 1024
+# More labels than this means the label column is almost surely a measurement, not a class.
+MAX_CSV_CLASSES = 1000
+# Cells that mean "no value" in the files people export from spreadsheets and pandas.
+_MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+# Generated blobs keep this spread even at noise 0, so each class is a cloud, not a single point.
+_BLOB_STD = 0.25
+
+_IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
+
+
+class DataError(ValueError):
+    """The data cannot be made or read; the message says why, naming the file, row and column where it can."""
+
+
+class ToyDataset(Dataset):
+    """Appendix A's `ToyDataset`: indexes features and labels together."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor):
+        if X.shape[0] != y.shape[0]:
+            raise DataError(f"features have {X.shape[0]} rows but labels have {y.shape[0]}")
+        self.features = X
+        self.labels = y
+
+    def __getitem__(self, index):
+        one_x = self.features[index]
+        one_y = self.labels[index]
+        return one_x, one_y
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Per-feature z-scoring with statistics from the training split; stored in model files so predict can apply it."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, X: torch.Tensor) -> Standardizer:
+        """Mean and (population) std of each column of `X`; a constant column gets std 1 so it maps to 0."""
+        if X.dim() != 2 or X.shape[0] == 0:
+            raise DataError(f"cannot fit a standardizer to data of shape {tuple(X.shape)}: it needs at least one row of features")
+        x64 = X.detach().to("cpu", torch.float64)
+        mean = x64.mean(dim=0)
+        std = x64.std(dim=0, unbiased=False)
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+            raise DataError("cannot standardize: the features hold values too large for their mean and spread to be finite")
+        return cls(tuple(float(v) for v in mean), tuple(float(v) for v in std))
+
+    def apply(self, X: torch.Tensor) -> torch.Tensor:
+        """(X - mean) / std as a float32 tensor on X's device."""
+        if X.dim() != 2 or X.shape[1] != len(self.mean):
+            raise DataError(f"the standardizer expects {len(self.mean)} features per row, got data of shape {tuple(X.shape)}")
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=X.device)
+        std = torch.tensor(self.std, dtype=torch.float32, device=X.device)
+        return ((X.to(torch.float32) - mean) / std).contiguous()
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Standardizer:
+        """Rebuild from `to_dict()` output (e.g. read from a model file), checking every value."""
+        if not isinstance(d, dict) or "mean" not in d or "std" not in d:
+            raise DataError("the standardizer must be an object with 'mean' and 'std' lists")
+        mean = _finite_floats(d["mean"], "mean")
+        std = _finite_floats(d["std"], "std")
+        if len(mean) != len(std):
+            raise DataError(f"the standardizer has {len(mean)} means but {len(std)} standard deviations")
+        if not mean:
+            raise DataError("the standardizer has no features")
+        if any(s <= 0 for s in std):
+            raise DataError("the standardizer's standard deviations must all be greater than 0")
+        return cls(mean, std)
+
+
+def _finite_floats(values: Any, what: str) -> tuple[float, ...]:
+    if not isinstance(values, (list, tuple)):
+        raise DataError(f"the standardizer's {what} must be a list of numbers, got {type(values).__name__}")
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise DataError(f"the standardizer's {what}[{i}] must be a finite number, got {v!r}")
+        out.append(float(v))
+    return tuple(out)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value to compare
+class DataSplit:
+    """A data set split into train and test tensors, ready for the trainer."""
+
+    name: str
+    X_train: torch.Tensor  # float32 (n, f), contiguous, standardized when asked
+    y_train: torch.Tensor  # int64 (n,), classes 0..k-1
+    X_test: torch.Tensor  # float32 (m, f); m may be 0
+    y_test: torch.Tensor  # int64 (m,)
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+    standardizer: Standardizer | None  # fitted on the training split; None when not standardized
+
+    @property
+    def num_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+# --- the book's toy set -------------------------------------------------------------------------
+
+
+def appendix_a() -> DataSplit:
+    """Appendix A's five training and two test points, exactly as the book types them."""
+    X_train = torch.tensor([[-1.2, 3.1], [-0.9, 2.9], [-0.5, 2.6], [2.3, -1.1], [2.7, -1.5]])
+    y_train = torch.tensor([0, 0, 0, 1, 1])
+    X_test = torch.tensor([[-0.8, 2.8], [2.6, -1.6]])
+    y_test = torch.tensor([0, 1])
+    return DataSplit("appendix-a", X_train, y_train, X_test, y_test, ("x1", "x2"), ("0", "1"), None)
+
+
+# --- dispatch -----------------------------------------------------------------------------------
+
+
+def load_dataset(cfg: DatasetConfig) -> DataSplit:
+    """Make or read the data set `cfg` names, split it and standardize it when asked.
+
+    Raises ConfigError for an invalid config and DataError for data that cannot be made or read.
+    Never touches torch's global random generator: generated sets and splits draw from
+    `numpy.random.default_rng(cfg.seed)`.
+    """
+    cfg.validate()
+    if cfg.name == "appendix-a":
+        split = appendix_a()
+        return _standardized(split) if cfg.standardize else split
+    rng = np.random.default_rng(cfg.seed)
+    if cfg.name in _GENERATORS:
+        X, y, class_names = _GENERATORS[cfg.name](cfg, rng)
+        feature_names: tuple[str, ...] = ("x1", "x2")
+    elif cfg.name == "iris":
+        X, y, feature_names, class_names = _load_iris()
+    elif cfg.name == "digits":
+        X, y, feature_names, class_names = _load_digits()
+    elif cfg.name == "csv":
+        X, y, feature_names, class_names = read_csv(cfg.path, cfg.label_column)
+    else:  # validate() rejects unknown names; this guards a new name added without a loader
+        raise DataError(f"no loader for data set {cfg.name!r}")
+    train_idx, test_idx = split_indices(y, cfg.test_fraction, rng)
+    split = DataSplit(
+        name=cfg.name,
+        X_train=_features(X[train_idx]),
+        y_train=torch.from_numpy(np.ascontiguousarray(y[train_idx], dtype=np.int64)),
+        X_test=_features(X[test_idx]),
+        y_test=torch.from_numpy(np.ascontiguousarray(y[test_idx], dtype=np.int64)),
+        feature_names=tuple(feature_names),
+        class_names=tuple(class_names),
+        standardizer=None,
+    )
+    return _standardized(split) if cfg.standardize else split
+
+
+def _features(X: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
+
+def _standardized(split: DataSplit) -> DataSplit:
+    s = Standardizer.fit(split.X_train)
+    return DataSplit(
+        split.name,
+        s.apply(split.X_train),
+        split.y_train,
+        s.apply(split.X_test),
+        split.y_test,
+        split.feature_names,
+        split.class_names,
+        s,
+    )
+
+
+def split_indices(y: np.ndarray, test_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded, stratified train/test indices, each in random order.
+
+    The test split gets round(n * test_fraction) rows, shared among classes in proportion to
+    their size, but never a class's last row: every class keeps at least one training row.
+    """
+    y = np.asarray(y)
+    n = y.shape[0]
+    _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    n_test = max(0, min(math.floor(n * test_fraction + 0.5), n - counts.shape[0]))
+    # Integer arithmetic, so 0.2 of 150 is exactly 30 and the quotas never drift with rounding.
+    quota = np.minimum(counts * n_test // n, counts - 1)
+    remainder = counts * n_test % n
+    remaining = n_test - int(quota.sum())
+    # Largest remainder first; stable so ties go to the lower class, the same way every time.
+    by_remainder = np.argsort(-remainder, kind="stable").tolist()
+    while remaining > 0:
+        for c in by_remainder:
+            if remaining > 0 and quota[c] < counts[c] - 1:
+                quota[c] += 1
+                remaining -= 1
+    perm = rng.permutation(n)
+    codes_p = codes[perm]
+    # Rank of each permuted row among the rows of its class: the first quota[c] of class c go to test.
+    order = np.argsort(codes_p, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - starts[codes_p[order]]
+    is_test = rank < quota[codes_p]
+    return perm[~is_test], perm[is_test]
+
+
+# --- generated 2-D sets -------------------------------------------------------------------------
+
+
+def _class_sizes(n: int, k: int) -> list[int]:
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+def _labels(sizes: list[int]) -> np.ndarray:
+    return np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+
+
+def _names(k: int) -> tuple[str, ...]:
+    return tuple(str(i) for i in range(k))
+
+
+def _jitter(X: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    return X + rng.normal(0.0, noise, size=X.shape) if noise > 0 else X
+
+
+def _moons(cfg: DatasetConfig, rng: np.random.Generator):
+    """Two interleaving half circles (the shape of scikit-learn's make_moons)."""
+    sizes = _class_sizes(cfg.samples, 2)
+    t0 = np.linspace(0.0, math.pi, sizes[0])
+    t1 = np.linspace(0.0, math.pi, sizes[1])
+    upper = np.stack([np.cos(t0), np.sin(t0)], axis=1)
+    lower = np.stack([1.0 - np.cos(t1), 0.5 - np.sin(t1)], axis=1)
+    return _jitter(np.concatenate([upper, lower]), cfg.noise, rng), _labels(sizes), _names(2)
+
+
+def _circles(cfg: DatasetConfig, rng: np.random.Generator):
+    """A circle of radius 1 (class 0) around one of radius 0.5 (class 1)."""
+    sizes = _class_sizes(cfg.samples, 2)
+    parts = []
+    for radius, size in zip((1.0, 0.5), sizes, strict=True):
+        t = np.linspace(0.0, 2 * math.pi, size, endpoint=False)
+        parts.append(radius * np.stack([np.cos(t), np.sin(t)], axis=1))
+    return _jitter(np.concatenate(parts), cfg.noise, rng), _labels(sizes), _names(2)
+
+
+def _blobs(cfg: DatasetConfig, rng: np.random.Generator):
+    """`classes` Gaussian clouds whose centres sit evenly on a circle, at least 1 apart."""
+    k = cfg.classes
+    sizes = _class_sizes(cfg.samples, k)
+    radius = max(1.0, 0.5 / math.sin(math.pi / k))
+    angles = rng.uniform(0.0, 2 * math.pi) + 2 * math.pi * np.arange(k) / k
+    centers = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    y = _labels(sizes)
+    X = centers[y] + rng.normal(0.0, _BLOB_STD, size=(cfg.samples, 2))
+    return _jitter(X, cfg.noise, rng), y, _names(k)
+
+
+def _xor(cfg: DatasetConfig, rng: np.random.Generator):
+    """Points in the square [-1, 1]^2; class 1 where x1 and x2 have different signs."""
+    X = rng.uniform(-1.0, 1.0, size=(cfg.samples, 2))
+    y = ((X[:, 0] > 0) != (X[:, 1] > 0)).astype(np.int64)
+    # Labels come from the clean points, so noise blurs the border as it does in the other sets.
+    return _jitter(X, cfg.noise, rng), y, _names(2)
+
+
+def _spiral(cfg: DatasetConfig, rng: np.random.Generator):
+    """`classes` arms winding out from the centre, three quarters of a turn each."""
+    k = cfg.classes
+    sizes = _class_sizes(cfg.samples, k)
+    parts = []
+    for arm, size in enumerate(sizes):
+        r = np.linspace(0.05, 1.0, size)
+        theta = 2 * math.pi * arm / k + 1.5 * math.pi * r
+        parts.append(np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1))
+    return _jitter(np.concatenate(parts), cfg.noise, rng), _labels(sizes), _names(k)
+
+
+def _with_enough_samples(gen):
+    def checked(cfg: DatasetConfig, rng: np.random.Generator):
+        k = cfg.classes if cfg.name in ("blobs", "spiral") else 2
+        if cfg.samples < k:
+            raise DataError(f"{cfg.name} with {k} classes needs at least {k} samples, got {cfg.samples}")
+        return gen(cfg, rng)
+
+    return checked
+
+
+_GENERATORS = {
+    name: _with_enough_samples(gen)
+    for name, gen in {"moons": _moons, "circles": _circles, "blobs": _blobs, "xor": _xor, "spiral": _spiral}.items()
+}
+
+
+# --- scikit-learn's bundled files -----------------------------------------------------------------
+
+
+def _sklearn_data_file(filename: str) -> str:
+    # find_spec locates the package without importing it: importing sklearn costs seconds.
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the iris and digits data sets are read from scikit-learn's files; install it: pip install scikit-learn")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data", filename)
+    if not os.path.isfile(path):
+        raise DataError(f"scikit-learn is installed but its data file {path} is missing; reinstall scikit-learn")
+    return path
+
+
+def _load_iris():
+    path = _sklearn_data_file("iris.csv")
+    try:
+        with open(path, encoding="utf-8") as f:
+            # First line: "150,4,setosa,versicolor,virginica" (rows, features, class names).
+            head = next(csv.reader([f.readline()]))
+            n_rows, n_features, class_names = int(head[0]), int(head[1]), tuple(head[2:])
+            data = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
+    except (OSError, ValueError, IndexError, StopIteration) as exc:
+        raise DataError(f"cannot read scikit-learn's iris file {path}: {exc}") from None
+    if data.shape != (n_rows, n_features + 1) or n_features != len(_IRIS_FEATURES):
+        raise DataError(f"scikit-learn's iris file {path} has an unexpected layout: {data.shape}")
+    return data[:, :-1], data[:, -1].astype(np.int64), _IRIS_FEATURES, class_names
+
+
+def _load_digits():
+    path = _sklearn_data_file("digits.csv.gz")
+    try:
+        with gzip.open(path, "rt", encoding="ascii") as f:
+            data = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)  # no header; 64 pixels, then the digit
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read scikit-learn's digits file {path}: {exc}") from None
+    if data.shape[1] != 65:
+        raise DataError(f"scikit-learn's digits file {path} has {data.shape[1]} columns, expected 65")
+    feature_names = tuple(f"pixel_{r}_{c}" for r in range(8) for c in range(8))
+    return data[:, :-1], data[:, -1].astype(np.int64), feature_names, _names(10)
+
+
+# --- CSV files ------------------------------------------------------------------------------------
+
+
+def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
+    """Read a CSV of numeric feature columns and one label column.
+
+    Returns ``(X, y, feature_names, class_names)``: X a float64 array (n, f), y int64 codes
+    0..k-1 into class_names. Class names are the distinct labels, sorted as numbers when every
+    label is a whole number (so labels 0..k-1 keep their codes), else sorted as text.
+    Row numbers in messages count the header as row 1, as a spreadsheet does.
+    """
+    if path is None or str(path) == "":
+        raise DataError("the csv data set needs a path to a .csv file")
+    where = os.fspath(path)
+    try:
+        size = os.stat(where).st_size
+    except FileNotFoundError:
+        raise DataError(f"{where}: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    if os.path.isdir(where):
+        raise DataError(f"{where} is a folder, not a CSV file")
+    if size > MAX_CSV_BYTES:
+        raise DataError(f"{where} is {size / 2**20:.0f} MB; CSV files over {MAX_CSV_BYTES // 2**20} MB are refused")
+    try:
+        with open(where, "rb") as probe:
+            if b"\x00" in probe.read(8192):  # text never holds NUL bytes; a model file or an image does
+                raise DataError(f"{where} looks like a binary file, not CSV text")
+        # utf-8-sig: spreadsheet programs often start a UTF-8 CSV with a byte-order mark.
+        with open(where, encoding="utf-8-sig", newline="") as f:
+            return _parse_csv(f, where, label_column)
+    except UnicodeDecodeError:
+        raise DataError(f"{where} is not UTF-8 text; save it as CSV UTF-8") from None
+    except OSError as exc:
+        raise DataError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+
+
+def _parse_csv(f, where: str, label_column: str | None):
+    first_line = f.readline()
+    delimiter = ","
+    if "," not in first_line:
+        # A header without commas but with semicolons or tabs: a European or TSV export.
+        delimiter = next((d for d in (";", "\t") if d in first_line), ",")
+    f.seek(0)
+    # utf-8-sig only drops the byte-order mark at the very start of decoding; seek(0) restarts it.
+    reader = csv.reader(f, delimiter=delimiter)
+    end = 0  # the last line read so far
+    try:
+        header = next((row for row in reader if row), None)
+        if header is None:
+            raise DataError(f"{where} is empty: it needs a header row of column names and rows of data")
+        header_row = reader.line_num
+        columns = [name.strip() for name in header]
+        _check_header(columns, where)
+        if label_column is None:
+            label_index = len(columns) - 1
+        elif label_column.strip() in columns:
+            label_index = columns.index(label_column.strip())
+        else:
+            raise DataError(f"{where}: there is no column {label_column!r}; the columns are {', '.join(columns)}")
+        if len(columns) < 2:
+            raise DataError(f"{where}: it has only the column {columns[0]!r}; it needs feature columns beside the label column")
+        feature_index = [i for i in range(len(columns)) if i != label_index]
+        feature_names = tuple(columns[i] for i in feature_index)
+        values = array.array("d")
+        labels: list[str] = []
+        lines = array.array("q")
+        end = header_row
+        for row in reader:
+            # A row's number is the line it starts on: a quoted value may run over several lines.
+            line, end = end + 1, reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank lines, such as a trailing one
+            if len(row) != len(columns):
+                raise DataError(f"{where}: row {line} has {len(row)} values but the header has {len(columns)} columns")
+            try:
+                values.extend([float(row[i]) for i in feature_index])
+            except ValueError:
+                _raise_bad_cell(row, feature_index, columns, line, where, delimiter)
+            label = row[label_index].strip()
+            if "\n" in label or "\r" in label:
+                raise DataError(
+                    f"{where}: row {line}, column {columns[label_index]!r}: a quoted value runs over several lines; "
+                    "is a closing quote missing?"
+                )
+            if label.lower() in _MISSING:
+                raise DataError(f"{where}: row {line}, column {columns[label_index]!r}: the label is missing ({label!r})")
+            labels.append(label)
+            lines.append(line)
+    except csv.Error as exc:
+        raise DataError(f"{where}: row {end + 1} is not valid CSV ({exc})") from None
+    if not labels:
+        raise DataError(f"{where} has a header (row {header_row}) but no rows of data")
+    X = np.frombuffer(values, dtype=np.float64).reshape(len(labels), len(feature_index)).copy()
+    bad = ~np.isfinite(X)
+    if bad.any():
+        r, c = (int(v) for v in np.argwhere(bad)[0])
+        column = feature_names[c]
+        if np.isnan(X[r, c]):
+            raise DataError(f"{where}: row {lines[r]}, column {column!r} has a missing value (nan); fill or drop that row")
+        raise DataError(f"{where}: row {lines[r]}, column {column!r}: {X[r, c]} is not a finite number")
+    y, class_names = _encode_labels(labels, where, columns[label_index])
+    return X, y, feature_names, class_names
+
+
+def _check_header(columns: list[str], where: str) -> None:
+    for i, name in enumerate(columns, start=1):
+        if not name:
+            raise DataError(f"{where}: column {i} of the header has no name; the first row must name every column")
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen:
+            raise DataError(f"{where}: the header names the column {name!r} more than once; column names must differ")
+        seen.add(name)
+    numeric = 0
+    for name in columns:
+        try:
+            float(name)
+            numeric += 1
+        except ValueError:
+            pass
+    if numeric == len(columns):
+        raise DataError(f"{where}: the first row holds numbers ({', '.join(columns[:4])}...), not column names; add a header row")
+
+
+def _raise_bad_cell(row: list[str], feature_index: list[int], columns: list[str], line: int, where: str, delimiter: str):
+    for i in feature_index:
+        cell = row[i].strip()
+        if cell.lower() in _MISSING:
+            shown = "empty" if not cell else f"missing ({cell!r})"
+            raise DataError(f"{where}: row {line}, column {columns[i]!r} is {shown}; fill or drop that row")
+        try:
+            float(cell)
+        except ValueError:
+            hint = ""
+            if delimiter != "," and "," in cell:
+                hint = "; write decimals with a point (1.5), not a comma"
+            raise DataError(f"{where}: row {line}, column {columns[i]!r}: {cell!r} is not a number{hint}") from None
+    raise DataError(f"{where}: row {line} holds a value that is not a number")  # unreachable: float failed above
+
+
+def _encode_labels(labels: list[str], where: str, column: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    try:
+        numbers = [int(label) for label in labels]
+    except ValueError:
+        numbers = None
+    if numbers is not None:
+        keys: list[Any] = numbers
+        distinct = sorted(set(numbers))
+        class_names = tuple(str(v) for v in distinct)
+    else:
+        keys = labels
+        distinct = sorted(set(labels))
+        class_names = tuple(distinct)
+    if len(distinct) < 2:
+        raise DataError(f"{where}: the label column {column!r} holds only one class ({class_names[0]!r}); it needs at least two")
+    if len(distinct) > MAX_CSV_CLASSES:
+        raise DataError(
+            f"{where}: the label column {column!r} holds {len(distinct)} different values; "
+            f"at most {MAX_CSV_CLASSES} classes are allowed; is it really the class label?"
+        )
+    code = {v: i for i, v in enumerate(distinct)}
+    return np.fromiter((code[k] for k in keys), dtype=np.int64, count=len(keys)), class_names
