@@ -52,8 +52,8 @@ class History:
         return cls(np.asarray(data.get("batch_loss", []), dtype=np.float64).tolist(), epochs)
 
 
-def _accuracy_and_loss(model: NeuralNetwork, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """The book's compute_accuracy (eval mode, no_grad, argmax) plus the mean cross-entropy."""
+def _accuracy_and_loss(model: NeuralNetwork, X: torch.Tensor, y: torch.Tensor, with_loss: bool = True) -> tuple[float, float]:
+    """The book's compute_accuracy (eval mode, no_grad, argmax) plus, if asked, the mean cross-entropy."""
     n = X.shape[0]
     correct = 0
     loss_sum = 0.0
@@ -63,7 +63,8 @@ def _accuracy_and_loss(model: NeuralNetwork, X: torch.Tensor, y: torch.Tensor) -
         for start in range(0, n, EVAL_CHUNK):
             xb, yb = X[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
             logits = model(xb)
-            loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+            if with_loss:
+                loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
             correct += (torch.argmax(logits, dim=1) == yb).sum().item()
     model.train(was_training)
     return correct / n, loss_sum / n
@@ -342,7 +343,9 @@ class Trainer:
         return result
 
     def _end_epoch(self, epoch: int, train_loss: float, elapsed: float) -> EpochEnd:
-        train_acc, _ = _accuracy_and_loss(self.model, self._X_train, self._y_train)
+        # The epoch's training loss is the mean of its batch losses (what the curve shows), so only
+        # the accuracy needs a pass over the training split.
+        train_acc, _ = _accuracy_and_loss(self.model, self._X_train, self._y_train, with_loss=False)
         test_acc = test_loss = None
         if self._X_test.shape[0]:
             test_acc, test_loss = _accuracy_and_loss(self.model, self._X_test, self._y_test)
