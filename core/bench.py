@@ -43,8 +43,13 @@ def _book_accuracy(model, loader) -> float:
 def _book_loop(cfg: TrainConfig, data) -> tuple[float, list[float]]:
     """Appendix A's code: per-item Dataset, DataLoader(shuffle, drop_last), loss.item() per batch, then
     compute_accuracy on the training and test loaders."""
-    loader = DataLoader(ToyDataset(data.X_train, data.y_train), batch_size=cfg.batch_size, shuffle=cfg.shuffle,
-                        drop_last=cfg.drop_last, num_workers=0)
+    loader = DataLoader(
+        ToyDataset(data.X_train, data.y_train),
+        batch_size=cfg.batch_size,
+        shuffle=cfg.shuffle,
+        drop_last=cfg.drop_last,
+        num_workers=0,
+    )
     test_loader = DataLoader(ToyDataset(data.X_test, data.y_test), batch_size=cfg.batch_size, shuffle=False, num_workers=0)
     torch.manual_seed(cfg.seed)
     model = NeuralNetwork(data.num_features, data.num_classes, cfg.hidden_sizes, cfg.activation)
@@ -104,8 +109,10 @@ def run_bench(quick: bool = False, repeats: int = 3) -> int:
     torch.set_num_threads(1)  # what the app's worker thread uses
     sizes = (600,) if quick else DATA_SIZES
     repeats = max(1, repeats)
-    print(f"torch {torch.__version__} on {platform.processor() or platform.machine()}, {torch.get_num_threads()} intra-op thread, "
-          f"book MLP [30, 20] on moons (80% train), one epoch + train/test accuracy per case, best of {repeats}")
+    print(
+        f"torch {torch.__version__} on {platform.processor() or platform.machine()}, {torch.get_num_threads()} intra-op thread, "
+        f"book MLP [30, 20] on moons (80% train), one epoch + train/test accuracy per case, best of {repeats}"
+    )
     header = f"{'samples':>8} {'batch':>5} | {'book s/s':>10} {'engine s/s':>11} {'floor s/s':>10} | {'engine/book':>11} {'engine/floor':>12} | losses"
     print(header)
     print("-" * len(header))
@@ -126,8 +133,11 @@ def run_bench(quick: bool = False, repeats: int = 3) -> int:
             rate = {k: steps * bs / v for k, v in best.items()}
             same = losses["engine"] == losses["book"] == losses["floor"]
             all_same &= same
-            print(f"{samples:>8} {bs:>5} | {rate['book']:>10,.0f} {rate['engine']:>11,.0f} {rate['floor']:>10,.0f} | "
-                  f"{rate['engine'] / rate['book']:>10.2f}x {rate['engine'] / rate['floor']:>11.3f}x | "
-                  f"{'identical' if same else 'DIFFERENT'} ({steps} steps)", flush=True)
+            print(
+                f"{samples:>8} {bs:>5} | {rate['book']:>10,.0f} {rate['engine']:>11,.0f} {rate['floor']:>10,.0f} | "
+                f"{rate['engine'] / rate['book']:>10.2f}x {rate['engine'] / rate['floor']:>11.3f}x | "
+                f"{'identical' if same else 'DIFFERENT'} ({steps} steps)",
+                flush=True,
+            )
     print("all losses identical to the book's loop" if all_same else "error: the engine's losses differ from the book's loop")
     return 0 if all_same else 1

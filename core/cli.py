@@ -10,8 +10,8 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from core.config import ConfigError, TrainConfig, apply_overrides
 from core.events import BatchEnd, Callback, EpochEnd, TrainStart
@@ -30,13 +30,21 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m core", description="Torch Playground engine: train, inspect and use models without a screen.")
+    parser = _Parser(
+        prog="python -m core", description="Torch Playground engine: train, inspect and use models without a screen."
+    )
     sub = parser.add_subparsers(dest="command", metavar="{train,inspect,predict,bench}", parser_class=_Parser)
 
     train = sub.add_parser("train", help="train a model (defaults: the book's Appendix A run)")
     train.add_argument("--config", metavar="RUN.json", help="a JSON file of config fields")
-    train.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                       help="override one field; dotted keys (dataset.name=moons); VALUE is read as JSON when it parses")
+    train.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one field; dotted keys (dataset.name=moons); VALUE is read as JSON when it parses",
+    )
     train.add_argument("--out", metavar="MODEL.pt", help="save the trained model (app format) here")
     train.add_argument("--history", metavar="HISTORY.csv", help="write one CSV row per batch: epoch,batch,step,loss")
     train.add_argument("--quiet", action="store_true", help="print only the per-epoch summary and the result")
@@ -47,8 +55,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
     predict = sub.add_parser("predict", help="logits and probabilities of a saved model for given inputs")
     predict.add_argument("model", metavar="MODEL")
-    predict.add_argument("--input", dest="inputs", action="append", required=True, metavar="X1,X2,...",
-                         help="one sample's features, comma-separated; negative numbers as --input=-1.2,3.1")
+    predict.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        required=True,
+        metavar="X1,X2,...",
+        help="one sample's features, comma-separated; negative numbers as --input=-1.2,3.1",
+    )
     predict.add_argument("--json", action="store_true", help="print a JSON list, one object per input")
 
     bench = sub.add_parser("bench", help="the book's DataLoader loop against the engine: samples/s and ratios")
@@ -75,7 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, (CliError, ConfigError)) or type(exc).__name__ in (
-        "DataError", "TrainingError", "DeviceError", "ModelFileError", "ArchitectureError",
+        "DataError",
+        "TrainingError",
+        "DeviceError",
+        "ModelFileError",
+        "ArchitectureError",
     ):
         return str(exc)
     if isinstance(exc, OSError):
@@ -110,18 +128,25 @@ class _Printer(Callback):
 
     def on_train_start(self, info: TrainStart) -> None:
         self.total_epochs = info.first_epoch - 1 + info.epochs
-        print(f"Training on {info.device}: {info.train_samples} training and {info.test_samples} test samples, "
-              f"{info.parameters} parameters, {info.batches_per_epoch} batches per epoch", flush=True)
+        print(
+            f"Training on {info.device}: {info.train_samples} training and {info.test_samples} test samples, "
+            f"{info.parameters} parameters, {info.batches_per_epoch} batches per epoch",
+            flush=True,
+        )
 
     def on_batch_end(self, e: BatchEnd) -> None:
         if not self.quiet:
-            print(f"Epoch: {e.epoch:03d}/{self.total_epochs:03d} | Batch {e.batch:03d}/{e.batches_per_epoch:03d} "
-                  f"| Train Loss: {e.loss:.2f}")
+            print(
+                f"Epoch: {e.epoch:03d}/{self.total_epochs:03d} | Batch {e.batch:03d}/{e.batches_per_epoch:03d} "
+                f"| Train Loss: {e.loss:.2f}"
+            )
 
     def on_epoch_end(self, e: EpochEnd) -> None:
         test = "" if e.test_loss is None else f" | Test Loss: {e.test_loss:.4f} | Test Acc: {e.test_accuracy:.2f}"
-        print(f"Epoch: {e.epoch:03d}/{self.total_epochs:03d} | Train Loss: {e.train_loss:.4f} | Train Acc: {e.train_accuracy:.2f}{test}",
-              flush=True)
+        print(
+            f"Epoch: {e.epoch:03d}/{self.total_epochs:03d} | Train Loss: {e.train_loss:.4f} | Train Acc: {e.train_accuracy:.2f}{test}",
+            flush=True,
+        )
 
 
 class _HistoryWriter(Callback):
@@ -165,7 +190,9 @@ def _train(args) -> int:
     if writer:
         callbacks.append(writer)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if threading.current_thread() is threading.main_thread() else None
+    previous = (
+        signal.signal(signal.SIGINT, lambda *_: stop.set()) if threading.current_thread() is threading.main_thread() else None
+    )
     try:
         trainer = Trainer(cfg, callbacks)
         result = trainer.fit(stop)
@@ -273,7 +300,7 @@ def _predict(args) -> int:
         logits = model(X)
         probs = torch.softmax(logits, dim=1)
     out = []
-    for row, lg, pr in zip(rows, logits.tolist(), probs.tolist()):
+    for row, lg, pr in zip(rows, logits.tolist(), probs.tolist(), strict=True):
         k = max(range(len(pr)), key=pr.__getitem__)
         item = {"input": row, "logits": lg, "probabilities": pr, "predicted": k}
         if m.class_names and len(m.class_names) == len(pr):

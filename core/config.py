@@ -124,7 +124,7 @@ class TrainConfig:
         if "dataset" in kwargs:
             ds = kwargs["dataset"]
             if not isinstance(ds, dict):
-                raise ConfigError("dataset must be an object such as {\"name\": \"moons\"}")
+                raise ConfigError('dataset must be an object such as {"name": "moons"}')
             _reject_unknown(ds, DatasetConfig, "dataset.")
             kwargs["dataset"] = DatasetConfig(**ds)
         if "hidden_sizes" in kwargs and isinstance(kwargs["hidden_sizes"], list):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -52,7 +52,11 @@ def list_devices(probe: Probe | Callable[[], Probe] | None = None) -> list[Devic
     if p.mps_available:
         out.append(DeviceInfo("mps", "mps (Apple GPU)", True))
     else:
-        why = "this PyTorch build has no MPS support (MPS needs macOS on Apple silicon)" if not p.mps_built else "MPS is built in but this Mac cannot use it"
+        why = (
+            "this PyTorch build has no MPS support (MPS needs macOS on Apple silicon)"
+            if not p.mps_built
+            else "MPS is built in but this Mac cannot use it"
+        )
         out.append(DeviceInfo("mps", "mps", False, why))
     return out
 

@@ -30,7 +30,7 @@ class NeuralNetwork(nn.Module):
             raise ValueError(f"unknown activation {activation!r}")
         sizes = [num_inputs, *hidden_sizes]
         modules: list[nn.Module] = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             modules.append(nn.Linear(n_in, n_out))
             modules.append(_ACTIVATION_LAYERS[activation]())
         modules.append(nn.Linear(sizes[-1], num_outputs))
@@ -51,7 +51,7 @@ class Architecture:
     @property
     def parameters(self) -> int:
         sizes = [self.inputs, *self.hidden_sizes, self.outputs]
-        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
     def build(self, activation: str = "relu") -> NeuralNetwork:
         return NeuralNetwork(self.inputs, self.outputs, self.hidden_sizes, activation)

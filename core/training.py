@@ -6,8 +6,8 @@ import math
 import threading
 import time
 from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch

@@ -13,7 +13,14 @@ def test_defaults_are_the_books_run():
     cfg = TrainConfig().validate()
     assert cfg.dataset.name == "appendix-a" and cfg.hidden_sizes == (30, 20) and cfg.activation == "relu"
     assert (cfg.optimizer, cfg.learning_rate, cfg.batch_size, cfg.shuffle, cfg.drop_last, cfg.epochs, cfg.seed) == (
-        "sgd", 0.5, 2, True, True, 3, 123)
+        "sgd",
+        0.5,
+        2,
+        True,
+        True,
+        3,
+        123,
+    )
 
 
 def test_json_round_trip():

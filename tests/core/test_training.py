@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from core.config import DatasetConfig, TrainConfig
+from core.config import TrainConfig
 from core.data import ToyDataset, load_dataset
 from core.events import Callback
 from core.model import NeuralNetwork
@@ -19,8 +19,13 @@ BOOK_LOSSES = [0.75, 0.65, 0.44, 0.13, 0.03, 0.00]
 def dataloader_losses(cfg: TrainConfig) -> list[float]:
     """The book's loop, verbatim in spirit: Dataset + DataLoader + seeded model + SGD."""
     data = load_dataset(cfg.dataset)
-    loader = DataLoader(ToyDataset(data.X_train, data.y_train), batch_size=cfg.batch_size,
-                        shuffle=cfg.shuffle, drop_last=cfg.drop_last, num_workers=0)
+    loader = DataLoader(
+        ToyDataset(data.X_train, data.y_train),
+        batch_size=cfg.batch_size,
+        shuffle=cfg.shuffle,
+        drop_last=cfg.drop_last,
+        num_workers=0,
+    )
     torch.manual_seed(cfg.seed)
     model = NeuralNetwork(data.num_features, data.num_classes, cfg.hidden_sizes, cfg.activation)
     if cfg.optimizer == "sgd":
