@@ -1,0 +1,251 @@
+"""`python -m app.perf`: the GUI's speed and memory goals, measured offscreen, printed with their targets.
+
+Measures, in one process (start-up in fresh child processes):
+  throughput  the app's training rate against the headless engine on the same config;
+  latency     how late a 5 ms GUI timer fires while the first run of the process starts and trains;
+  plot        one live-plot update (1,000 new losses + repaint) with 1,000,000 losses on the curve;
+  start-up    process start to window shown, against `python -c "import torch, PySide6.QtWidgets"`;
+  memory      what a 1,000,000-batch history costs (the trainer's record plus the plot's buffers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TICK_MS = 5
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _startup_child() -> None:
+    """Child process: build and show the window, report when it is on screen (first paint done)."""
+    t0 = time.perf_counter()
+    from PySide6.QtWidgets import QApplication
+
+    from app.__main__ import create_window
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app, window = create_window([], restore_session=False, settings=os.path.join(tmp, "s.ini"))
+        window.show()
+        app.processEvents()
+        window.repaint()
+        print(f"shown {time.perf_counter() - t0:.4f}", flush=True)
+        window.close()
+        QApplication.processEvents()
+
+
+def _time_to_first_line(argv: list[str]) -> float:
+    """Seconds from launching a process to its first line of output (interpreter exit not counted)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    )
+    line = proc.stdout.readline()
+    elapsed = time.perf_counter() - t0
+    proc.communicate()
+    if proc.returncode or not line:
+        raise RuntimeError(f"{' '.join(argv)} failed (exit {proc.returncode})")
+    return elapsed
+
+
+def measure_startup(repeats: int) -> tuple[float, float]:
+    base, app = [], []
+    for _ in range(repeats):  # interleaved, so a busy moment hits both
+        base.append(_time_to_first_line([sys.executable, "-c", "import torch, PySide6.QtWidgets; print('imported', flush=True)"]))
+        app.append(_time_to_first_line([sys.executable, "-m", "app.perf", "--startup-child"]))
+    return statistics.median(base), statistics.median(app)
+
+
+class _LatencyProbe:
+    """A 5 ms precise timer; how late each tick comes is how long the GUI thread could not react."""
+
+    def __init__(self):
+        from PySide6.QtCore import Qt, QTimer
+
+        self.late_ms: list[float] = []
+        self._last = None
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.late_ms.append(max(0.0, (now - self._last) * 1000 - TICK_MS))
+        self._last = now
+
+
+def _percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))] if s else float("nan")
+
+
+def measure_training(cfg) -> dict:
+    """The first run of this process in the window (latency probe on), then the same run headless."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from core.training import Trainer
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        window = MainWindow(settings=os.path.join(tmp, "s.ini"))
+        window.resize(1280, 800)
+        window.show()
+        window.config_panel.set_config(cfg)
+        app.processEvents()
+        probe = _LatencyProbe()
+        results = []
+        loop = QEventLoop()
+        window.controller.finished.connect(lambda r: (results.append(r), loop.quit()))
+        probe.start()
+        QTimer.singleShot(0, window.start_training)
+        loop.exec()
+        probe.stop()
+        gui = results[0]
+        window.close()
+        app.processEvents()
+    # Headless: the same engine in a plain thread, as in the app, with one intra-op thread.
+    out = {}
+
+    def run():
+        out["result"] = Trainer(cfg, threads=1).fit()
+
+    th = threading.Thread(target=run)
+    th.start()
+    th.join()
+    return {"gui": gui, "headless": out["result"], "late": probe.late_ms}
+
+
+def measure_plot(points: int, updates: int, chunk: int) -> tuple[float, float]:
+    """Median and max ms of one live update (append `chunk` losses + synchronous repaint) at `points`."""
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    from app.plots import LossPlot
+
+    app = QApplication.instance() or QApplication([])
+    plot = LossPlot()
+    plot.resize(900, 500)
+    plot.show()
+    rng = np.random.default_rng(0)
+    losses = np.abs(rng.normal(0.5, 0.2, points + updates * chunk)) / np.sqrt(np.arange(1, points + updates * chunk + 1))
+    plot.append_batches(np.arange(1, points + 1, dtype=np.float64), losses[:points])
+    plot.end_run()
+    app.processEvents()
+    plot.repaint()
+    times = []
+    for i in range(updates):
+        lo = points + i * chunk
+        t0 = time.perf_counter()
+        plot.append_batches(np.arange(lo + 1, lo + chunk + 1, dtype=np.float64), losses[lo : lo + chunk])
+        plot.repaint()
+        times.append((time.perf_counter() - t0) * 1000)
+    plot.close()
+    return statistics.median(times), max(times)
+
+
+def measure_memory(points: int) -> float:
+    """MB that a `points`-batch history adds: the trainer's History and the loss plot's buffers, drawn once."""
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    from app.plots import LossPlot
+    from core.training import History
+
+    app = QApplication.instance() or QApplication([])
+    plot = LossPlot()
+    plot.resize(900, 500)
+    plot.show()
+    app.processEvents()
+    gc.collect()
+    before = _rss_mb()
+    history = History()
+    rng = np.random.default_rng(1)
+    chunk = 1000  # as the GUI receives them: ~20 drains a second
+    for lo in range(0, points, chunk):
+        values = rng.random(chunk)
+        history.batch_loss.extend(values.tolist())
+        plot.append_batches(np.arange(lo + 1, lo + chunk + 1, dtype=np.float64), values)
+    plot.repaint()
+    gc.collect()
+    after = _rss_mb()
+    plot.close()
+    return after - before
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.perf", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
+    parser.add_argument("--startup-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.startup_child:
+        _startup_child()
+        return 0
+    import platform
+
+    import torch
+
+    from core.config import DatasetConfig, TrainConfig
+
+    print(
+        f"Torch Playground GUI benchmark: torch {torch.__version__}, {os.cpu_count()} cores, {platform.machine()}, "
+        f"Qt platform {os.environ['QT_QPA_PLATFORM']}"
+    )
+    epochs = 2 if args.quick else 12
+    cfg = TrainConfig(dataset=DatasetConfig(name="moons", samples=20_000, seed=0), batch_size=32, epochs=epochs).validate()
+    t = measure_training(cfg)
+    gui, head = t["gui"], t["headless"]
+    ratio = gui.samples_per_second / head.samples_per_second
+    late = t["late"]
+    print(
+        f"throughput  moons 16,000 train samples, batch 32, {epochs} epochs: app {gui.samples_per_second:,.0f} samples/s, "
+        f"headless engine {head.samples_per_second:,.0f} samples/s -> {ratio:.2f}x (goal >= 0.95x)"
+    )
+    print(
+        f"latency     {len(late)} ticks of a {TICK_MS} ms timer over the first run (its start included): "
+        f"p50 {_percentile(late, 50):.1f} ms, p99 {_percentile(late, 99):.1f} ms, max {max(late):.1f} ms "
+        f"(goal p99 <= 16 ms, max <= 50 ms)"
+    )
+    points = 100_000 if args.quick else 1_000_000
+    med, worst = measure_plot(points, 20 if args.quick else 60, 1000)
+    print(
+        f"plot        {points:,} losses, +1,000 per update and a repaint: median {med:.1f} ms, max {worst:.1f} ms "
+        f"(goal <= 10 ms at 20 Hz)"
+    )
+    mem = measure_memory(points)
+    print(f"memory      {points:,}-batch history (trainer record + plot buffers): {mem:.1f} MB (goal <= 50 MB per 1,000,000)")
+    base, shown = measure_startup(1 if args.quick else 5)
+    print(
+        f"start-up    window shown {shown:.2f} s after launch; import torch + PySide6.QtWidgets {base:.2f} s "
+        f"-> {shown / base:.2f}x (goal <= 1.5x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
