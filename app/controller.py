@@ -1,0 +1,378 @@
+"""Runs a core Trainer on a QThread and hands its events to the GUI thread at most ~20 times a second."""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+
+from core import training
+from core.config import TrainConfig
+from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
+from core.training import Trainer
+
+# How often the GUI takes what the worker buffered: 20 times a second keeps the plot live
+# without the GUI thread competing with training for the interpreter.
+DRAIN_INTERVAL_MS = 50
+# Decision regions are a grid of predictions made in the worker; a few per second is plenty.
+REGION_INTERVAL_S = 0.5
+REGION_GRID = 90
+
+# Errors a person can fix from the settings; their message is shown as it is, without a type name.
+_USER_ERRORS = (ValueError, OSError)
+
+# Every run still going, with what it needs to be stopped: a QThread (and its worker) that Python lets go
+# of while it runs would be destroyed running and abort the process, so they are held here until it ends.
+_LIVE_RUNS: dict[int, tuple[QThread, QObject, threading.Event]] = {}
+
+
+def stop_all_runs(timeout_ms: int = 5000) -> None:
+    """Stop and wait for every run still going (at exit, or for a window dropped without being closed)."""
+    for thread, _worker, stop in list(_LIVE_RUNS.values()):
+        stop.set()
+        try:
+            thread.quit()
+            thread.wait(timeout_ms)
+        except RuntimeError:  # already deleted by Qt: it had finished
+            pass
+    _LIVE_RUNS.clear()
+
+
+atexit.register(stop_all_runs)
+
+
+@dataclass(frozen=True)
+class RegionSnapshot:
+    """The model's predicted class and confidence over a grid of the 2-D feature plane (plain numpy)."""
+
+    step: int
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    predicted: np.ndarray  # int (ny, nx)
+    confidence: np.ndarray  # float (ny, nx), the winning class's probability
+
+
+@dataclass
+class RunOutcome:
+    """What the worker leaves behind, in a plain object: the worker QObject is deleted when its thread ends."""
+
+    trainer: Trainer | None = None
+    result: TrainResult | None = None
+    error: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)  # set last, by the worker thread
+
+
+@dataclass
+class Drained:
+    """What one drain of the buffer brought: batch losses as arrays, everything else as events in order."""
+
+    start: TrainStart | None
+    steps: np.ndarray  # int64, 1-based over the model's life
+    losses: np.ndarray  # float64
+    last_batch: BatchEnd | None
+    samples: int  # samples in this drain's batches
+    epochs: list[EpochEnd]
+    regions: RegionSnapshot | None
+    result: TrainResult | None
+
+
+class QtCallback(Callback):
+    """Buffers the trainer's events in a deque (thread-safe appends); the GUI drains it on a timer.
+
+    It never touches Qt: it runs in the worker thread, inside the training loop.
+    """
+
+    def __init__(self, regions: bool = False):
+        self.events: collections.deque = collections.deque()
+        self.trainer: Trainer | None = None
+        self._regions = regions
+        self._last_region = 0.0
+
+    def on_train_start(self, info: TrainStart) -> None:
+        self.events.append(info)
+        if self._regions:
+            self._push_regions(force=True)
+
+    def on_batch_end(self, event: BatchEnd) -> None:
+        self.events.append(event)
+
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        self.events.append(event)
+        if self._regions:
+            self._push_regions()
+
+    def on_train_end(self, result: TrainResult) -> None:
+        if self._regions:
+            self._push_regions(force=True)
+        self.events.append(result)
+
+    def _push_regions(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.trainer is None or (not force and now - self._last_region < REGION_INTERVAL_S):
+            return
+        self._last_region = now
+        snap = decision_regions(self.trainer)
+        if snap is not None:
+            self.events.append(snap)
+
+
+def decision_regions(trainer: Trainer, grid: int = REGION_GRID) -> RegionSnapshot | None:
+    """Predict every point of a grid over the (model-space) training data; None unless the data is 2-D."""
+    data = trainer.data
+    if data.num_features != 2 or data.X_train.shape[0] == 0:
+        return None
+    X = torch.cat([data.X_train, data.X_test]) if data.X_test.shape[0] else data.X_train
+    lo = X.min(dim=0).values.tolist()
+    hi = X.max(dim=0).values.tolist()
+    pad = [max((h - lo_) * 0.1, 0.5) for lo_, h in zip(lo, hi, strict=True)]
+    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], grid, dtype=np.float32)
+    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], grid, dtype=np.float32)
+    gx, gy = np.meshgrid(xs, ys)
+    pts = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
+    model = trainer.model
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(pts.to(trainer.device)).float(), dim=1).cpu()
+    model.train(was_training)
+    conf, pred = probs.max(dim=1)
+    return RegionSnapshot(
+        step=trainer.steps,
+        x_range=(float(xs[0]), float(xs[-1])),
+        y_range=(float(ys[0]), float(ys[-1])),
+        predicted=pred.numpy().reshape(grid, grid),
+        confidence=conf.numpy().reshape(grid, grid),
+    )
+
+
+def drain(events: collections.deque) -> Drained:
+    """Take everything buffered so far (only what was there when called, so a busy worker cannot starve the GUI)."""
+    n = len(events)
+    start = last_batch = result = regions = None
+    steps: list[int] = []
+    losses: list[float] = []
+    samples = 0
+    epochs: list[EpochEnd] = []
+    pop = events.popleft
+    for _ in range(n):
+        ev = pop()
+        if type(ev) is BatchEnd:
+            steps.append(ev.step)
+            losses.append(ev.loss)
+            samples += ev.batch_size
+            last_batch = ev
+        elif isinstance(ev, EpochEnd):
+            epochs.append(ev)
+        elif isinstance(ev, TrainStart):
+            start = ev
+        elif isinstance(ev, RegionSnapshot):
+            regions = ev
+        elif isinstance(ev, TrainResult):
+            result = ev
+    return Drained(
+        start=start,
+        steps=np.asarray(steps, dtype=np.int64),
+        losses=np.asarray(losses, dtype=np.float64),
+        last_batch=last_batch,
+        samples=samples,
+        epochs=epochs,
+        regions=regions,
+        result=result,
+    )
+
+
+class TrainingWorker(QObject):
+    """Builds the trainer (it loads the data, which can fail) and runs `fit` in the worker thread.
+
+    From the worker thread it touches no Qt at all: it leaves its outcome in a plain RunOutcome and
+    sets `outcome.done`. Its `failed(str)` and `finished()` signals are emitted by `report()`, which
+    the controller calls in the GUI thread once `done` is set.
+
+    Why not emit from the worker thread: a Qt call made from Python holds the GIL while it takes Qt's
+    internal locks, and the GUI thread can hold one of those locks while it waits for the GIL (for
+    example while deleting a widget whose signals Python connected). Both threads then wait forever.
+    gdb showed exactly that, once in a few dozen test-suite runs, for a worker that emitted
+    `finished` and was deleted in its own thread (deleteLater), and again for one that moved itself
+    back to the GUI thread with moveToThread.
+    """
+
+    failed = Signal(str)
+    finished = Signal()
+
+    def __init__(self, make_trainer: Callable[[Sequence[Callback]], Trainer], callbacks: Sequence[Callback],
+                 stop: threading.Event, pause: threading.Event, outcome: RunOutcome):
+        super().__init__()  # no parent: it is moved to the worker thread
+        self._make_trainer = make_trainer
+        self._callbacks = list(callbacks)
+        self._stop = stop
+        self._pause = pause
+        self.outcome = outcome
+
+    @Slot()
+    def run(self) -> None:
+        out = self.outcome
+        try:
+            trainer = self._make_trainer(self._callbacks)
+            out.trainer = trainer
+            for cb in self._callbacks:
+                if isinstance(cb, QtCallback):
+                    cb.trainer = trainer
+            out.result = trainer.fit(self._stop, self._pause)
+        except _USER_ERRORS as exc:
+            out.error = str(exc) or type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - any failure must reach the window, never kill the thread silently
+            traceback.print_exc()
+            out.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            out.done.set()
+
+    def report(self) -> None:
+        """GUI thread, after `outcome.done`: failed(message) on an error, then always finished()."""
+        if self.outcome.error is not None:
+            self.failed.emit(self.outcome.error)
+        self.finished.emit()
+
+
+class TrainingController(QObject):
+    """Starts one training run at a time on its own QThread and feeds the GUI from a timer.
+
+    The timer (GUI thread, every DRAIN_INTERVAL_MS) drains the events the worker buffered and, once
+    the worker says it is done, has it report: its finished() quits the thread, the controller waits
+    for it (a moment), drains the rest and emits its own signals, then deletes worker and thread in
+    the GUI thread (with the GIL held; see TrainingWorker for why not deleteLater in the worker thread).
+
+    Signals (all in the GUI thread): `progress(Drained)` per drain that brought something,
+    `failed(str)` when the run raised, `runFinished(object)` and then `finished(object)` once the
+    thread has ended, with the TrainResult (None after a failure). Stop and pause are
+    threading.Events the loop checks between batches.
+    """
+
+    progress = Signal(object)
+    failed = Signal(str)
+    runFinished = Signal(object)
+    finished = Signal(object)  # right after runFinished, once the window has taken the result
+    drained = Signal()  # every timer tick, even an empty one (tests wait on it instead of sleeping)
+
+    def __init__(self, parent: QObject | None = None, extra_callbacks: Sequence[Callback] = ()):
+        super().__init__(parent)
+        self.extra_callbacks: list[Callback] = list(extra_callbacks)
+        self.stop_event = threading.Event()
+        self.pause_event = threading.Event()
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+        self._callback: QtCallback | None = None
+        self._outcome = RunOutcome()
+        self.trainer: Trainer | None = None  # the last run's trainer (None if it could not be built)
+        self.result: TrainResult | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(DRAIN_INTERVAL_MS)
+        self._timer.timeout.connect(self._drain)
+
+    # --- public -----------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def current_trainer(self) -> Trainer | None:
+        """The running trainer once the worker has built it (read-only use from the GUI: its data)."""
+        return self._outcome.trainer
+
+    def is_paused(self) -> bool:
+        return self.pause_event.is_set()
+
+    def start(self, cfg: TrainConfig, make_trainer: Callable[[Sequence[Callback]], Trainer] | None = None,
+              regions: bool = False) -> None:
+        """Train `cfg` on a new thread: `Trainer(cfg, callbacks, threads=1).fit(stop, pause)`.
+
+        `make_trainer(callbacks)` replaces the plain Trainer (to continue a model, or start from
+        weights); it runs in the worker thread too, since building a trainer loads the data.
+        `regions` adds decision-region snapshots for 2-D data.
+        """
+        if self._thread is not None:
+            raise RuntimeError("a training run is already going")
+        if make_trainer is None:
+            def make_trainer(callbacks: Sequence[Callback]) -> Trainer:
+                return training.Trainer(cfg, callbacks, threads=1)
+        self.stop_event = threading.Event()
+        self.pause_event = threading.Event()
+        self.trainer = None
+        self.result = None
+        self._outcome = RunOutcome()
+        self._callback = QtCallback(regions=regions)
+        callbacks = [self._callback, *self.extra_callbacks]
+        worker = TrainingWorker(make_trainer, callbacks, self.stop_event, self.pause_event, self._outcome)
+        thread = QThread()
+        thread.setObjectName("TrainingThread")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.finished.connect(thread.quit)
+        worker.finished.connect(worker.deleteLater)
+        # Ours first: it waits for the thread and reads the worker before deleteLater can run.
+        thread.finished.connect(self._on_thread_finished)
+        thread.finished.connect(thread.deleteLater)
+        self._thread, self._worker = thread, worker
+        _LIVE_RUNS[id(self)] = (thread, worker, self.stop_event)
+        self._timer.start()
+        thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self.pause_event.set()
+        else:
+            self.pause_event.clear()
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Stop the run and wait for its thread (window closing); True when no thread is left."""
+        thread = self._thread
+        if thread is None:
+            return True
+        self.stop_event.set()
+        self.pause_event.clear()
+        thread.quit()
+        ok = thread.wait(timeout_ms)
+        if ok:
+            self._finish()
+        return ok
+
+    # --- private ----------------------------------------------------------------------------
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if self._thread is None:
+            return  # shutdown() already finished this run
+        try:
+            self._thread.wait()
+        except RuntimeError:  # the C++ thread is already gone: it has ended
+            pass
+        self._finish()
+
+    def _finish(self) -> None:
+        out = self._outcome
+        self.trainer, self.result = out.trainer, out.result
+        self._thread = None
+        self._worker = None
+        _LIVE_RUNS.pop(id(self), None)
+        self._timer.stop()
+        self._drain()
+        if out.error is not None:
+            self.failed.emit(out.error)
+        self.runFinished.emit(self.result)
+        self.finished.emit(self.result)
+
+    @Slot()
+    def _drain(self) -> None:
+        cb = self._callback
+        if cb is not None and cb.events:
+            self.progress.emit(drain(cb.events))
+        self.drained.emit()

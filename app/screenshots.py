@@ -1,0 +1,86 @@
+"""`python -m app.screenshots OUTDIR`: the window at 1280x800 before, during and after the book's run, as PNGs.
+
+Run it under a real (or virtual) X server for faithful fonts, e.g.
+`xvfb-run -a -s "-screen 0 1280x800x24" python -m app.screenshots resources/screenshots`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+from core.events import BatchEnd, Callback
+
+# The book's run takes milliseconds; each batch is held this long so a frame mid-run can be captured.
+BATCH_DELAY_S = 0.4
+
+
+class _SlowDown(Callback):
+    def on_batch_end(self, event: BatchEnd) -> None:
+        time.sleep(BATCH_DELAY_S)
+
+
+def _wait(app, condition, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("the window did not get there in time")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _settle(app, seconds: float = 0.4) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.screenshots", description=__doc__.splitlines()[0])
+    parser.add_argument("outdir", help="folder for before.png, during.png and after.png")
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=800)
+    args = parser.parse_args(argv)
+    os.makedirs(args.outdir, exist_ok=True)
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    with tempfile.TemporaryDirectory() as tmp:
+        # Its own settings file: screenshots show the defaults and never touch the user's settings.
+        window = MainWindow(settings=os.path.join(tmp, "settings.ini"))
+        window.resize(args.width, args.height)
+        window.show()
+        _settle(app, 0.8)
+        window.grab().save(os.path.join(args.outdir, "before.png"))
+
+        window.controller.extra_callbacks.append(_SlowDown())
+        window.start_training()
+        # Mid-run: epoch 2 has begun, so there is an epoch point on each curve and decision regions.
+        _wait(app, lambda: len(window.batch_losses()) >= 3)
+        _settle(app, 0.15)
+        window.grab().save(os.path.join(args.outdir, "during.png"))
+
+        _wait(app, lambda: not window.is_training())
+        # "After" comes from the same run again at full speed (Reset gives the same curve), so the
+        # status shows real timings rather than the slowed-down ones.
+        window.controller.extra_callbacks.clear()
+        window.reset_model()
+        window.start_training()
+        _wait(app, lambda: not window.is_training())
+        _settle(app, 0.5)
+        window.grab().save(os.path.join(args.outdir, "after.png"))
+        window._dirty = False  # nothing to ask about: this was only a demonstration
+        window.close()
+    print(f"wrote before.png, during.png and after.png to {args.outdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

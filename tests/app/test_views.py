@@ -1,0 +1,67 @@
+"""What the window shows around training: the data preview, plots built once, predictions, the status bar."""
+
+from __future__ import annotations
+
+from tests.app.helpers import click, widget
+
+
+def test_the_data_is_shown_before_training(window, qtbot):
+    plot = window.data_plot
+    assert len(plot.train_scatter.data) == 5 and len(plot.test_scatter.data) == 2  # the book's 5 + 2 points
+    combo = widget(window, "datasetCombo")
+    combo.setCurrentIndex(combo.findData("moons"))
+    widget(window, "samplesSpin").setValue(100)
+    qtbot.waitUntil(lambda: len(plot.train_scatter.data) + len(plot.test_scatter.data) == 100, timeout=5000)
+    combo.setCurrentIndex(combo.findData("digits"))
+    qtbot.waitUntil(lambda: "64 features" in plot.message.toPlainText(), timeout=5000)
+    assert len(plot.train_scatter.data) == 0
+
+
+def test_curves_are_made_once_and_only_fed(window, train):
+    item = window.loss_plot.getPlotItem()
+    curves = list(item.listDataItems())
+    batch_curve = window.loss_plot.batch_curve
+    assert batch_curve.opts["downsampleMethod"] == "peak" and batch_curve.opts["clipToView"]
+    assert batch_curve.opts["autoDownsample"]
+    train(window)
+    train(window)
+    assert list(item.listDataItems()) == curves and window.loss_plot.batch_curve is batch_curve
+
+
+def test_decision_regions_and_predictions_after_the_books_run(window, train, qtbot):
+    train(window)
+    image = window.data_plot.regions.image
+    assert image is not None and image.shape[2] == 4
+    widget(window, "predictInputEdit").setText("-1.0, 3.0")
+    click(qtbot, widget(window, "predictButton"))
+    assert widget(window, "predictResultLabel").text().startswith("class 0 (p = ")
+    widget(window, "predictInputEdit").setText("2.5, x")
+    click(qtbot, widget(window, "predictButton"))
+    assert "'x' is not a number" in widget(window, "predictResultLabel").text()
+
+
+def test_status_bar_shows_device_progress_speed_and_time(window, train):
+    assert widget(window, "deviceLabel").text() == "Device: cpu"
+    assert widget(window, "progressBar").text() == "no run yet"
+    train(window)
+    assert widget(window, "epochLabel").text() == "Epoch 3/3 · batch 2/2"
+    assert widget(window, "speedLabel").text().endswith("samples/s")
+    assert "elapsed" in widget(window, "timeLabel").text()
+    assert widget(window, "progressBar").text() == "6 / 6 batches"
+
+
+def test_window_title_tracks_the_file_and_unsaved_changes(window, train, tmp_path):
+    assert window.windowTitle() == "untitled — Torch Playground"
+    train(window)
+    assert window.windowTitle() == "untitled* — Torch Playground"
+    window.save_model(tmp_path / "book.pt")
+    assert window.windowTitle() == "book.pt — Torch Playground"
+
+
+def test_screenshot_script_writes_three_pngs(tmp_path, qapp):
+    from app.screenshots import main
+
+    assert main([str(tmp_path)]) == 0
+    for name in ("before", "during", "after"):
+        png = tmp_path / f"{name}.png"
+        assert png.stat().st_size > 10_000, name
