@@ -41,16 +41,17 @@ from core.devices import DeviceInfo, list_devices
 INT32_MAX = 2**31 - 1  # QSpinBox holds a C int
 INVALID_STYLE = "border: 2px solid #c62828; border-radius: 3px;"
 
-DATASET_LABELS = {
-    "appendix-a": "appendix-a (the book's 7 points)",
-    "moons": "moons (2 half circles)",
-    "circles": "circles (ring around a disc)",
-    "blobs": "blobs (Gaussian clusters)",
-    "xor": "xor (4 quadrants)",
-    "spiral": "spiral (interleaved arms)",
-    "iris": "iris (150 flowers, 4 features)",
-    "digits": "digits (8x8 images, 64 features)",
-    "csv": "csv (a file of yours)",
+# Shown as each entry's tooltip; the entry itself reads the config's name, as the CLI and files do.
+DATASET_DESCRIPTIONS = {
+    "appendix-a": "The book's toy set: 5 training and 2 test points, 2 features, 2 classes.",
+    "moons": "Two interleaving half circles (2-D, 2 classes).",
+    "circles": "A ring around a disc (2-D, 2 classes).",
+    "blobs": "Gaussian clusters, one per class (2-D).",
+    "xor": "Four quadrants, opposite ones share a class (2-D, 2 classes).",
+    "spiral": "Interleaved spiral arms, one per class (2-D).",
+    "iris": "150 iris flowers: 4 measurements, 3 species.",
+    "digits": "1,797 handwritten digits as 8x8 images: 64 pixel features, 10 classes.",
+    "csv": "Your own CSV file: numeric feature columns and a label column.",
 }
 CLASSES_DATASETS = ("blobs", "spiral")  # the generated sets whose class count can be chosen
 
@@ -101,7 +102,6 @@ class LearningRateSpinBox(QDoubleSpinBox):
         super().__init__(parent)
         self.setDecimals(6)
         self.setRange(1e-5, 10.0)
-        self.setKeyboardTracking(False)
         self.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
 
     def stepBy(self, steps: int) -> None:
@@ -173,8 +173,9 @@ class ConfigPanel(QWidget):
             "Which data to train on. appendix-a is the book's toy set: 5 training and 2 test points, "
             "2 features, 2 classes. The generated sets are 2-D so you can watch the decision regions form.",
         )
-        for name, label in DATASET_LABELS.items():
-            self.dataset_combo.addItem(label, name)
+        for name, description in DATASET_DESCRIPTIONS.items():
+            self.dataset_combo.addItem(name, name)
+            self.dataset_combo.setItemData(self.dataset_combo.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
         form.addRow("Data set", self.dataset_combo)
         self.samples_spin = self._control(
             QSpinBox(), "samplesSpin", "dataset.samples", "Samples",

@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import shiboken6
 import torch
-from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from core import training
 from core.config import TrainConfig
@@ -313,11 +314,8 @@ class TrainingController(QObject):
         thread.setObjectName("TrainingThread")
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
+        # report() emits finished() in the GUI thread, where the QThread object lives: a direct call.
         worker.finished.connect(thread.quit)
-        worker.finished.connect(worker.deleteLater)
-        # Ours first: it waits for the thread and reads the worker before deleteLater can run.
-        thread.finished.connect(self._on_thread_finished)
-        thread.finished.connect(thread.deleteLater)
         self._thread, self._worker = thread, worker
         _LIVE_RUNS[id(self)] = (thread, worker, self.stop_event)
         self._timer.start()
@@ -339,32 +337,32 @@ class TrainingController(QObject):
             return True
         self.stop_event.set()
         self.pause_event.clear()
-        thread.quit()
-        ok = thread.wait(timeout_ms)
-        if ok:
-            self._finish()
-        return ok
+        thread.quit()  # exec() returns at once once run() has: the quit is remembered
+        if not thread.wait(timeout_ms):
+            return False
+        self._finish()
+        return True
 
     # --- private ----------------------------------------------------------------------------
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        if self._thread is None:
-            return  # shutdown() already finished this run
-        try:
-            self._thread.wait()
-        except RuntimeError:  # the C++ thread is already gone: it has ended
-            pass
-        self._finish()
-
     def _finish(self) -> None:
-        out = self._outcome
-        self.trainer, self.result = out.trainer, out.result
-        self._thread = None
-        self._worker = None
+        """GUI thread, once the worker is done: end the thread, delete both objects, report."""
+        thread, worker, out = self._thread, self._worker, self._outcome
+        self._thread = self._worker = None
         _LIVE_RUNS.pop(id(self), None)
         self._timer.stop()
-        self._drain()
+        worker.report()  # failed(message) when it failed; finished() -> thread.quit()
+        thread.quit()
+        thread.wait()  # releases the GIL; the thread only has to leave its event loop
+        for obj in (worker, thread):
+            # Deleted here, in the GUI thread with the GIL held: never by deleteLater in a thread
+            # that runs without the GIL (see TrainingWorker).
+            if shiboken6.isValid(obj):
+                shiboken6.delete(obj)
+        self.trainer, self.result = out.trainer, out.result
+        cb = self._callback
+        if cb is not None and cb.events:
+            self.progress.emit(drain(cb.events))
         if out.error is not None:
             self.failed.emit(out.error)
         self.runFinished.emit(self.result)
@@ -376,3 +374,5 @@ class TrainingController(QObject):
         if cb is not None and cb.events:
             self.progress.emit(drain(cb.events))
         self.drained.emit()
+        if self._thread is not None and self._outcome.done.is_set():
+            self._finish()

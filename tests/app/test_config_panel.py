@@ -208,3 +208,18 @@ def test_set_running_disables_the_form(panel):
     assert not widget(panel, "hiddenSizesEdit").isEnabled()
     panel.set_running(False)
     assert widget(panel, "batchSizeSpin").isEnabled()
+
+
+@pytest.mark.parametrize(("typed", "value"), [("0.02", 0.02), ("1e-3", 0.001), ("0.00001", 1e-5)])
+def test_typing_a_learning_rate(panel, qtbot, typed, value):
+    spin = widget(panel, "learningRateSpin")
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), typed)
+    assert panel.config().learning_rate == pytest.approx(value)
+
+
+def test_dataset_entries_read_the_config_names(panel):
+    combo = widget(panel, "datasetCombo")
+    names = [combo.itemText(i) for i in range(combo.count())]
+    assert names == ["appendix-a", "moons", "circles", "blobs", "xor", "spiral", "iris", "digits", "csv"]
+    assert all(combo.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(combo.count()))
