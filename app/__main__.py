@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 from app.about import APP_NAME, app_version
 
@@ -41,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, a wrong option
         return int(exc.code or 0)
     window.show()
+    # While the person reads the window, pay torch's one-time import for the first run (a daemon
+    # thread: it never keeps the app from quitting).
+    from app.controller import prepare_torch
+
+    threading.Thread(target=prepare_torch, name="prepare-torch", daemon=True).start()
     return int(app.exec())
 
 

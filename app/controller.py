@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import gc
 import threading
 import time
 import traceback
@@ -23,6 +24,12 @@ from core.training import Trainer
 # How often the GUI takes what the worker buffered: 20 times a second keeps the plot live
 # without the GUI thread competing with training for the interpreter.
 DRAIN_INTERVAL_MS = 50
+# The GUI thread and the training thread share one interpreter lock, so every millisecond the GUI
+# spends updating and repainting is a millisecond training waits. When updates get costly (big
+# windows, a million-point curve, a slow machine), feed the GUI less often so that it takes at most
+# this share of the time; it never updates more often than DRAIN_INTERVAL_MS nor less than MAX_.
+GUI_SHARE = 0.03
+MAX_DRAIN_INTERVAL_MS = 400
 # Decision regions are a grid of predictions made in the worker; a few per second is plenty.
 REGION_INTERVAL_S = 0.5
 REGION_GRID = 90
@@ -190,6 +197,34 @@ def drain(events: collections.deque) -> Drained:
     )
 
 
+_prepared = False
+_prepare_lock = threading.Lock()
+
+
+def prepare_torch() -> None:
+    """Pay torch's one-time lazy import off the GUI thread, without garbage-collection pauses.
+
+    The first optimizer step in a process imports torch._dynamo (1 to 1.5 s; torch's
+    `_use_grad_for_differentiable` does it unconditionally). The collections that import triggered
+    froze the GUI thread for up to 160 ms (a full collection walks every object torch, Qt and
+    pyqtgraph made), so it runs with the collector off, and then everything alive is frozen into
+    the permanent generation so later full collections stay short. A few of torch's module bodies
+    still hold the interpreter lock for 50 to 135 ms each; the app runs this right after start-up
+    (see app.__main__) so that a run started later does not meet them.
+    """
+    global _prepared
+    with _prepare_lock:
+        if _prepared:
+            return
+        gc.disable()
+        try:
+            import torch._dynamo  # noqa: F401
+        finally:
+            gc.enable()
+        gc.freeze()
+        _prepared = True
+
+
 class TrainingWorker(QObject):
     """Builds the trainer (it loads the data, which can fail) and runs `fit` in the worker thread.
 
@@ -221,6 +256,7 @@ class TrainingWorker(QObject):
     def run(self) -> None:
         out = self.outcome
         try:
+            prepare_torch()
             trainer = self._make_trainer(self._callbacks)
             out.trainer = trainer
             for cb in self._callbacks:
@@ -276,6 +312,8 @@ class TrainingController(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(DRAIN_INTERVAL_MS)
         self._timer.timeout.connect(self._drain)
+        self._gui_cpu = 0.0  # the GUI thread's CPU time at the last drain (time.thread_time)
+        self._gui_cost = 0.0  # smoothed GUI CPU seconds per drain cycle (update + repaint)
 
     # --- public -----------------------------------------------------------------------------
 
@@ -318,6 +356,8 @@ class TrainingController(QObject):
         worker.finished.connect(thread.quit)
         self._thread, self._worker = thread, worker
         _LIVE_RUNS[id(self)] = (thread, worker, self.stop_event)
+        self._gui_cpu, self._gui_cost = time.thread_time(), 0.0
+        self._timer.setInterval(DRAIN_INTERVAL_MS)
         self._timer.start()
         thread.start()
 
@@ -376,3 +416,14 @@ class TrainingController(QObject):
         self.drained.emit()
         if self._thread is not None and self._outcome.done.is_set():
             self._finish()
+        elif self._thread is not None:
+            self._pace()
+
+    def _pace(self) -> None:
+        """Set the next drain so the GUI's CPU time (this update plus the repaints since the last one)
+        stays within GUI_SHARE of the wall time."""
+        now = time.thread_time()
+        cost, self._gui_cpu = now - self._gui_cpu, now
+        self._gui_cost = cost if self._gui_cost == 0.0 else 0.7 * self._gui_cost + 0.3 * cost
+        interval = int(1000 * self._gui_cost / GUI_SHARE)
+        self._timer.setInterval(min(MAX_DRAIN_INTERVAL_MS, max(DRAIN_INTERVAL_MS, interval)))

@@ -395,7 +395,7 @@ class MainWindow(QMainWindow):
                 # Looked up at call time, so a test can swap core.training.Trainer.
                 return training.Trainer(cfg, callbacks, threads=1)
             steps_before = 0
-            self._clear_views()
+            self._clear_views(keep_data=True)
         self._run = _Run(mode=mode, cfg=cfg, steps_before=steps_before)
         self._last_result = None
         self.progress_bar.setRange(0, 0)  # busy until the trainer says how many batches
@@ -712,19 +712,25 @@ class MainWindow(QMainWindow):
 
     # --- views ------------------------------------------------------------------------------------
 
-    def _clear_views(self) -> None:
+    def _clear_views(self, keep_data: bool = False) -> None:
         self.loss_plot.clear_data()
         self.accuracy_plot.clear_data()
-        self.data_plot.clear_data()
+        if keep_data:
+            self.data_plot.regions.clear()  # the points stay; the new model's regions replace these
+        else:
+            self.data_plot.clear_data()
         self.predictions.clear()
 
     def _show_data(self, trainer: Trainer) -> None:
-        self._show_data_split(trainer.data)
+        # The preview (or the last run) usually shows this very data already: redrawing thousands of
+        # points would stall the window just as a run starts.
+        if self.data_plot.shown_key != trainer.cfg.dataset:
+            self._show_data_split(trainer.data, trainer.cfg.dataset)
 
-    def _show_data_split(self, data) -> None:
+    def _show_data_split(self, data, key=None) -> None:
         self.data_plot.set_data(
             data.X_train.numpy(), data.y_train.numpy(), data.X_test.numpy(), data.y_test.numpy(),
-            tuple(data.feature_names), data.num_classes, data.standardizer is not None,
+            tuple(data.feature_names), data.num_classes, data.standardizer is not None, key=key,
         )
 
     def _preview_data(self) -> None:
@@ -749,7 +755,7 @@ class MainWindow(QMainWindow):
             self.data_plot.setToolTip(str(exc))
             return
         self.data_plot.setToolTip(self.data_plot.DEFAULT_TOOLTIP)
-        self._show_data_split(data)
+        self._show_data_split(data, ds)
 
     def _show_model_views(self, data: bool = True) -> None:
         """Curves, data, regions and predictions of the current model (not during a run)."""

@@ -103,9 +103,32 @@ def _percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))] if s else float("nan")
 
 
-def measure_training(cfg) -> dict:
-    """The first run of this process in the window (latency probe on), then the same run headless."""
+def _gui_run(window, probe: _LatencyProbe | None):
+    """Click Train (through the window's own slot) and wait for the run's result."""
     from PySide6.QtCore import QEventLoop, QTimer
+
+    results = []
+    loop = QEventLoop()
+
+    def done(result):
+        results.append(result)
+        loop.quit()
+
+    window.controller.finished.connect(done)
+    if probe is not None:
+        probe.start()
+    QTimer.singleShot(0, window.start_training)
+    loop.exec()
+    if probe is not None:
+        probe.stop()
+    window.controller.finished.disconnect(done)
+    return results[0]
+
+
+def measure_training(cfg) -> dict:
+    """The first run of this process in the window with the latency probe on; then, for throughput,
+    the same run again without the probe (its 200 wake-ups a second would tax the run it measures)
+    and headless."""
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
@@ -119,14 +142,9 @@ def measure_training(cfg) -> dict:
         window.config_panel.set_config(cfg)
         app.processEvents()
         probe = _LatencyProbe()
-        results = []
-        loop = QEventLoop()
-        window.controller.finished.connect(lambda r: (results.append(r), loop.quit()))
-        probe.start()
-        QTimer.singleShot(0, window.start_training)
-        loop.exec()
-        probe.stop()
-        gui = results[0]
+        _gui_run(window, probe)
+        window.reset_model()
+        gui = _gui_run(window, None)
         window.close()
         app.processEvents()
     # Headless: the same engine in a plain thread, as in the app, with one intra-op thread.

@@ -279,8 +279,10 @@ class DataPlot(pg.PlotWidget):
         item.addItem(self.message)
         self._class_count = 0
         self.is_2d = False
+        self.shown_key = None  # what set_data was told it shows (a DatasetConfig), to skip redrawing it
 
     def clear_data(self) -> None:
+        self.shown_key = None
         self.train_scatter.clear()
         self.test_scatter.clear()
         self.regions.clear()
@@ -294,9 +296,10 @@ class DataPlot(pg.PlotWidget):
         self.getPlotItem().setRange(xRange=(0, 1), yRange=(0, 1))
 
     def set_data(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
-                 feature_names: tuple[str, ...], class_count: int, standardized: bool) -> None:
-        """Show the points; data that is not 2-D gets a note instead."""
+                 feature_names: tuple[str, ...], class_count: int, standardized: bool, key=None) -> None:
+        """Show the points; data that is not 2-D gets a note instead. `key` names the data (see shown_key)."""
         self.clear_data()
+        self.shown_key = key
         if X_train.ndim != 2 or X_train.shape[1] != 2:
             self.show_message(f"{X_train.shape[1]} features: the scatter shows 2-D data only")
             return
