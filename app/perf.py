@@ -125,14 +125,26 @@ def _gui_run(window, probe: _LatencyProbe | None):
     return results[0]
 
 
-def measure_training(cfg) -> dict:
-    """The first run of this process in the window with the latency probe on; then, for throughput,
-    the same run again without the probe (its 200 wake-ups a second would tax the run it measures)
-    and headless."""
+def _headless(cfg):
+    """The same engine in a plain thread, as in the app, with one intra-op thread."""
+    from core.training import Trainer
+
+    out = {}
+    th = threading.Thread(target=lambda: out.setdefault("result", Trainer(cfg, threads=1).fit()))
+    th.start()
+    th.join()
+    return out["result"]
+
+
+def measure_training(cfg, repeats: int) -> dict:
+    """Latency over the first run of this process, started the moment the window is shown (torch's
+    one-time import included), and over a later run started as a person would, after the warm-up
+    the app does at start-up. Then throughput: app and headless runs interleaved, best of each (the
+    latency probe off: its 200 wake-ups a second would tax the run it measures)."""
     from PySide6.QtWidgets import QApplication
 
+    from app.controller import prepare_torch
     from app.main_window import MainWindow
-    from core.training import Trainer
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,22 +153,20 @@ def measure_training(cfg) -> dict:
         window.show()
         window.config_panel.set_config(cfg)
         app.processEvents()
-        probe = _LatencyProbe()
-        _gui_run(window, probe)
+        first = _LatencyProbe()
+        _gui_run(window, first)
+        prepare_torch()  # already paid by the first run; what app.__main__ starts right after start-up
         window.reset_model()
-        gui = _gui_run(window, None)
+        later = _LatencyProbe()
+        _gui_run(window, later)
+        gui, head = [], []
+        for _ in range(repeats):
+            window.reset_model()
+            gui.append(_gui_run(window, None).samples_per_second)
+            head.append(_headless(cfg).samples_per_second)
         window.close()
         app.processEvents()
-    # Headless: the same engine in a plain thread, as in the app, with one intra-op thread.
-    out = {}
-
-    def run():
-        out["result"] = Trainer(cfg, threads=1).fit()
-
-    th = threading.Thread(target=run)
-    th.start()
-    th.join()
-    return {"gui": gui, "headless": out["result"], "late": probe.late_ms}
+    return {"gui": max(gui), "headless": max(head), "first": first.late_ms, "later": later.late_ms}
 
 
 def measure_plot(points: int, updates: int, chunk: int) -> tuple[float, float]:
@@ -173,7 +183,8 @@ def measure_plot(points: int, updates: int, chunk: int) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     losses = np.abs(rng.normal(0.5, 0.2, points + updates * chunk)) / np.sqrt(np.arange(1, points + updates * chunk + 1))
     plot.append_batches(np.arange(1, points + 1, dtype=np.float64), losses[:points])
-    plot.end_run()
+    plot.begin_run(points + 1, updates * chunk)  # as the window does when a run continues
+    plot.end_run()  # then show everything: the most points on screen, the slowest view
     app.processEvents()
     plot.repaint()
     times = []
@@ -236,19 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     epochs = 2 if args.quick else 12
     cfg = TrainConfig(dataset=DatasetConfig(name="moons", samples=20_000, seed=0), batch_size=32, epochs=epochs).validate()
-    t = measure_training(cfg)
-    gui, head = t["gui"], t["headless"]
-    ratio = gui.samples_per_second / head.samples_per_second
-    late = t["late"]
+    repeats = 2 if args.quick else 3
+    t = measure_training(cfg, repeats)
     print(
-        f"throughput  moons 16,000 train samples, batch 32, {epochs} epochs: app {gui.samples_per_second:,.0f} samples/s, "
-        f"headless engine {head.samples_per_second:,.0f} samples/s -> {ratio:.2f}x (goal >= 0.95x)"
+        f"throughput  moons 16,000 train samples, batch 32, {epochs} epochs, best of {repeats}: app {t['gui']:,.0f} samples/s, "
+        f"headless engine {t['headless']:,.0f} samples/s -> {t['gui'] / t['headless']:.2f}x (goal >= 0.95x)"
     )
-    print(
-        f"latency     {len(late)} ticks of a {TICK_MS} ms timer over the first run (its start included): "
-        f"p50 {_percentile(late, 50):.1f} ms, p99 {_percentile(late, 99):.1f} ms, max {max(late):.1f} ms "
-        f"(goal p99 <= 16 ms, max <= 50 ms)"
-    )
+    for label, late in (("first run, started as the window appears", t["first"]), ("a run started after start-up", t["later"])):
+        print(
+            f"latency     {label}: {len(late)} ticks of a {TICK_MS} ms timer: p50 {_percentile(late, 50):.1f} ms, "
+            f"p99 {_percentile(late, 99):.1f} ms, max {max(late):.1f} ms (goal p99 <= 16 ms, max <= 50 ms)"
+        )
     points = 100_000 if args.quick else 1_000_000
     med, worst = measure_plot(points, 20 if args.quick else 60, 1000)
     print(
