@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from core.config import TrainConfig
-from core.data import DataSplit, Standardizer
+from core.data import DataSplit, Standardizer, parse_features
 from core.model import Architecture, NeuralNetwork
 from core.training import History, Trainer
 
@@ -128,20 +128,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def parse_feature_row(text: str, n_features: int) -> np.ndarray:
-    """'1.0, -2' -> array([1., -2.]); ValueError with a plain reason otherwise."""
-    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
-    values = []
-    for p in parts:
-        try:
-            v = float(p)
-        except ValueError:
-            raise ValueError(f"{p!r} is not a number") from None
-        if not np.isfinite(v):
-            raise ValueError(f"{p!r} is not a finite number")
-        values.append(v)
-    if len(values) != n_features:
-        raise ValueError(f"the model takes {n_features} feature(s), got {len(values)}")
-    return np.asarray([values], dtype=np.float64)
+    """'1.0, -2' -> array([[1., -2.]]); DataError (a ValueError) with a plain reason otherwise."""
+    return np.asarray([parse_features(text, n_features)], dtype=np.float64)
 
 
 def history_of(trainer: Trainer | None, weights: FileWeights | None) -> History:

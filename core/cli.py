@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
@@ -267,19 +266,12 @@ def _inspect(args) -> int:
 
 
 def _parse_input(text: str, n_inputs: int) -> list[float]:
-    parts = [p.strip() for p in text.split(",")]
-    values = []
-    for p in parts:
-        try:
-            v = float(p)
-        except ValueError:
-            raise CliError(f"--input {text!r}: {p!r} is not a number") from None
-        if not math.isfinite(v):
-            raise CliError(f"--input {text!r}: {p!r} is not a finite number")
-        values.append(v)
-    if len(values) != n_inputs:
-        raise CliError(f"--input {text!r} has {len(values)} value(s) but the model takes {n_inputs} input(s)")
-    return values
+    from core.data import DataError, parse_features
+
+    try:
+        return parse_features(text, n_inputs)
+    except DataError as exc:
+        raise CliError(f"--input {text!r}: {exc}") from None
 
 
 def _predict(args) -> int:

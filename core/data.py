@@ -525,3 +525,23 @@ def _encode_labels(labels: list[str], where: str, column: str) -> tuple[np.ndarr
         )
     code = {v: i for i, v in enumerate(distinct)}
     return np.fromiter((code[k] for k in keys), dtype=np.int64, count=len(keys)), class_names
+
+
+def parse_features(text: str, n_features: int) -> list[float]:
+    """One sample typed as text, `"-1.2, 3.1"` (`;` also separates), to its feature values.
+
+    Raises DataError naming the value that is not a finite number, or the count that is wrong.
+    """
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    values = []
+    for p in parts:
+        try:
+            v = float(p)
+        except ValueError:
+            raise DataError(f"{p!r} is not a number") from None
+        if not math.isfinite(v):
+            raise DataError(f"{p!r} is not a finite number")
+        values.append(v)
+    if len(values) != n_features:
+        raise DataError(f"the model takes {n_features} feature(s) as input but {len(values)} value(s) were given")
+    return values

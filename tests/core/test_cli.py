@@ -128,7 +128,7 @@ def test_predict_input_errors(tmp_path, capsys):
     path = tmp_path / "m.pth"
     torch.save(NeuralNetwork(2, 2).state_dict(), path)
     for bad, words in (
-        ("1.0", "has 1 value(s) but the model takes 2"),
+        ("1.0", "the model takes 2 feature(s) as input but 1 value(s) were given"),
         ("1,x", "'x' is not a number"),
         ("1,nan", "not a finite"),
     ):
