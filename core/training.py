@@ -74,6 +74,17 @@ def batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
     return n // batch_size if drop_last else math.ceil(n / batch_size)
 
 
+def _batches_or_refuse(n_train: int, cfg: TrainConfig) -> int:
+    """Batches per epoch, refusing before any training a config that would give none."""
+    n = batches_per_epoch(n_train, cfg.batch_size, cfg.drop_last)
+    if n == 0:
+        raise TrainingError(
+            f"drop_last is on and batch_size ({cfg.batch_size}) is larger than the {n_train} training samples, "
+            f"so every epoch would have 0 batches: set batch_size to at most {n_train} or turn drop_last off"
+        )
+    return n
+
+
 class Trainer:
     """Train the book's MLP on a config's data, reporting through callbacks.
 
@@ -98,14 +109,9 @@ class Trainer:
         self.threads = threads
         self.data = data if data is not None else load_dataset(cfg.dataset)
         n_train = self.data.X_train.shape[0]
-        self.batches_per_epoch = batches_per_epoch(n_train, cfg.batch_size, cfg.drop_last)
         if n_train == 0:
             raise TrainingError("the training split is empty: lower dataset.test_fraction or use more samples")
-        if self.batches_per_epoch == 0:
-            raise TrainingError(
-                f"drop_last is on and batch_size ({cfg.batch_size}) is larger than the {n_train} training samples, "
-                f"so every epoch would have 0 batches: set batch_size to at most {n_train} or turn drop_last off"
-            )
+        self.batches_per_epoch = _batches_or_refuse(n_train, cfg)
         self.device = resolve_device(cfg.device, probe)
         # The book: torch.manual_seed(seed) right before the model is built; the shuffles then
         # draw from the same global stream. We copy that stream into a private generator so that
@@ -148,8 +154,8 @@ class Trainer:
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.cfg
         params = self.model.parameters()
-        # foreach=False: for a handful of small tensors the per-parameter loop is faster than the
-        # fused multi-tensor path, and it is what a plain `SGD(model.parameters())` picks on CPU.
+        # torch's default implementation choices, exactly as the book's `SGD(model.parameters(), lr=...)`:
+        # the bit-for-bit tests against a plain loop depend on it.
         if cfg.optimizer == "sgd":
             return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         if cfg.optimizer == "adam":
@@ -161,20 +167,14 @@ class Trainer:
         under a changed config (learning rate, epochs, batch size, ...; same data and layers)."""
         if cfg.dataset != self.cfg.dataset:
             raise TrainingError("the data set changed: start a new model (Reset) to train on other data")
+        if tuple(cfg.hidden_sizes) != tuple(self.cfg.hidden_sizes) or cfg.activation != self.cfg.activation:
+            raise TrainingError("the layers changed: start a new model (Reset) to train other layers")
         nxt = Trainer.__new__(Trainer)
         nxt.__dict__.update(self.__dict__)
         nxt.cfg = cfg.validate()
         if callbacks is not None:
             nxt.callbacks = list(callbacks)
-        if tuple(cfg.hidden_sizes) != tuple(self.cfg.hidden_sizes) or cfg.activation != self.cfg.activation:
-            raise TrainingError("the layers changed: start a new model (Reset) to train other layers")
-        n_train = self.data.X_train.shape[0]
-        nxt.batches_per_epoch = batches_per_epoch(n_train, cfg.batch_size, cfg.drop_last)
-        if nxt.batches_per_epoch == 0:
-            raise TrainingError(
-                f"drop_last is on and batch_size ({cfg.batch_size}) is larger than the {n_train} training samples, "
-                f"so every epoch would have 0 batches: set batch_size to at most {n_train} or turn drop_last off"
-            )
+        nxt.batches_per_epoch = _batches_or_refuse(self.data.X_train.shape[0], cfg)
         device = resolve_device(cfg.device)
         if device != self.device:
             nxt.device = device

@@ -101,6 +101,10 @@ def test_continue_with_new_learning_rate_keeps_weights_and_history():
     assert nxt.optimizer.param_groups[0]["lr"] == 0.1
     with pytest.raises(TrainingError, match="layers changed"):
         first.continue_with(TrainConfig().with_changes(hidden_sizes=(5,)))
+    with pytest.raises(TrainingError, match="data set changed"):
+        first.continue_with(TrainConfig().with_changes(dataset={"name": "moons"}))
+    with pytest.raises(TrainingError, match="0 batches"):
+        first.continue_with(TrainConfig().with_changes(batch_size=8))
 
 
 def test_num_workers_path_matches_fast_path():
