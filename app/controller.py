@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shiboken6
 import torch
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from core import training
 from core.config import TrainConfig
@@ -32,6 +32,10 @@ DRAIN_INTERVAL_MS = 50
 # about this share of the wall time; never more often than DRAIN_INTERVAL_MS nor less than MAX_.
 GUI_SHARE = 0.015
 MAX_DRAIN_INTERVAL_MS = 750
+# While the GUI thread updates and repaints, the training thread waits between two batches (at most
+# this long): the two share one interpreter lock, and taking turns every 5 ms doubled the time of
+# every GUI update (a whole-window repaint took 50-150 ms on a slow machine instead of 25-70 ms).
+GUI_TURN_TIMEOUT_S = 0.25
 # Decision regions are a grid of predictions made in the worker; a few per second is plenty.
 REGION_INTERVAL_S = 0.5
 REGION_GRID = 90
@@ -100,11 +104,19 @@ class QtCallback(Callback):
     It never touches Qt: it runs in the worker thread, inside the training loop.
     """
 
-    def __init__(self, regions: bool = False):
+    def __init__(self, regions: bool = False, gui_idle: threading.Event | None = None):
         self.events: collections.deque = collections.deque()
         self.trainer: Trainer | None = None
         self._regions = regions
         self._last_region = 0.0
+        # Cleared by the GUI thread while it updates and repaints; the loop waits for it between batches.
+        self.gui_idle = gui_idle if gui_idle is not None else threading.Event()
+        if gui_idle is None:
+            self.gui_idle.set()
+
+    def wait_for_gui(self) -> None:
+        if not self.gui_idle.is_set():
+            self.gui_idle.wait(GUI_TURN_TIMEOUT_S)
 
     def on_train_start(self, info: TrainStart) -> None:
         self.events.append(info)
@@ -113,6 +125,8 @@ class QtCallback(Callback):
 
     def on_batch_end(self, event: BatchEnd) -> None:
         self.events.append(event)
+        if not self.gui_idle.is_set():  # inline: this runs once per batch
+            self.gui_idle.wait(GUI_TURN_TIMEOUT_S)
 
     def on_epoch_end(self, event: EpochEnd) -> None:
         self.events.append(event)
@@ -258,6 +272,9 @@ class TrainingWorker(QObject):
     def run(self) -> None:
         out = self.outcome
         try:
+            for cb in self._callbacks:
+                if isinstance(cb, QtCallback):
+                    cb.wait_for_gui()  # the window's own start-of-run repaint first, then the heavy set-up
             prepare_torch()
             trainer = self._make_trainer(self._callbacks)
             out.trainer = trainer
@@ -316,6 +333,8 @@ class TrainingController(QObject):
         self._timer.timeout.connect(self._drain)
         self._gui_cpu = 0.0  # the GUI thread's CPU time at the last drain (time.thread_time)
         self._gui_cost = 0.0  # smoothed GUI CPU seconds per drain cycle (update + repaint)
+        self._gui_idle = threading.Event()  # cleared while the GUI takes its turn (see GUI_TURN_TIMEOUT_S)
+        self._gui_idle.set()
 
     # --- public -----------------------------------------------------------------------------
 
@@ -347,7 +366,8 @@ class TrainingController(QObject):
         self.trainer = None
         self.result = None
         self._outcome = RunOutcome()
-        self._callback = QtCallback(regions=regions)
+        self._gui_idle.clear()  # the window repaints for the new run before the worker starts its set-up
+        self._callback = QtCallback(regions=regions, gui_idle=self._gui_idle)
         callbacks = [self._callback, *self.extra_callbacks]
         worker = TrainingWorker(make_trainer, callbacks, self.stop_event, self.pause_event, self._outcome)
         thread = QThread()
@@ -362,9 +382,20 @@ class TrainingController(QObject):
         self._timer.setInterval(DRAIN_INTERVAL_MS)
         self._timer.start()
         thread.start()
+        QTimer.singleShot(0, self._end_gui_turn)
+
+    def _end_gui_turn(self) -> None:
+        """Paint what is waiting to be painted, now, then let the training thread go on."""
+        try:
+            # All posted events, not only UpdateRequest: a graphics scene first runs its queued
+            # update, which then posts the repaint (dispatched in the same call).
+            QCoreApplication.sendPostedEvents()
+        finally:
+            self._gui_idle.set()
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._gui_idle.set()
 
     def set_paused(self, paused: bool) -> None:
         if paused:
@@ -379,6 +410,7 @@ class TrainingController(QObject):
             return True
         self.stop_event.set()
         self.pause_event.clear()
+        self._gui_idle.set()
         thread.quit()  # exec() returns at once once run() has: the quit is remembered
         if not thread.wait(timeout_ms):
             return False
@@ -391,6 +423,7 @@ class TrainingController(QObject):
         """GUI thread, once the worker is done: end the thread, delete both objects, report."""
         thread, worker, out = self._thread, self._worker, self._outcome
         self._thread = self._worker = None
+        self._gui_idle.set()
         _LIVE_RUNS.pop(id(self), None)
         self._timer.stop()
         worker.report()  # failed(message) when it failed; finished() -> thread.quit()
@@ -414,7 +447,11 @@ class TrainingController(QObject):
     def _drain(self) -> None:
         cb = self._callback
         if cb is not None and cb.events:
-            self.progress.emit(drain(cb.events))
+            self._gui_idle.clear()  # the training thread waits at its next batch end
+            try:
+                self.progress.emit(drain(cb.events))
+            finally:
+                self._end_gui_turn()
         self.drained.emit()
         if self._thread is not None and self._outcome.done.is_set():
             self._finish()

@@ -610,6 +610,7 @@ class MainWindow(QMainWindow):
             self.progress_bar.setValue(0)
             self.device_label.setText(f"Device: {d.start.device}")
             self.loss_plot.begin_run(run.steps_before + 1, d.start.total_steps)
+            self.accuracy_plot.begin_run(d.start.first_epoch - 1 + d.start.epochs)
             run.batches_per_epoch = d.start.batches_per_epoch
             trainer = self.controller.current_trainer()
             if trainer is not None:
@@ -669,6 +670,7 @@ class MainWindow(QMainWindow):
             return
         progressed = trainer is not None and run is not None and trainer.steps > run.steps_before
         self.loss_plot.end_run()
+        self.accuracy_plot.end_run()
         if result is not None or progressed:
             # A run that trained keeps its model, even one that failed part-way (its curve is on screen).
             self._trainer = trainer

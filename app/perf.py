@@ -170,7 +170,8 @@ def measure_training(cfg, repeats: int) -> dict:
 
 
 def measure_plot(points: int, updates: int, chunk: int) -> tuple[float, float]:
-    """Median and max ms of one live update (append `chunk` losses + synchronous repaint) at `points`."""
+    """Median and max ms of one live update (append `chunk` losses + a synchronous repaint of the
+    plot's viewport, where the drawing happens) during a run that continues a `points`-batch history."""
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
@@ -183,16 +184,16 @@ def measure_plot(points: int, updates: int, chunk: int) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     losses = np.abs(rng.normal(0.5, 0.2, points + updates * chunk)) / np.sqrt(np.arange(1, points + updates * chunk + 1))
     plot.append_batches(np.arange(1, points + 1, dtype=np.float64), losses[:points])
-    plot.begin_run(points + 1, updates * chunk)  # as the window does when a run continues
-    plot.end_run()  # then show everything: the most points on screen, the slowest view
+    # As the window does when a run continues a model: the whole history and the run on screen.
+    plot.begin_run(points + 1, updates * chunk)
     app.processEvents()
-    plot.repaint()
+    plot.viewport().repaint()
     times = []
     for i in range(updates):
         lo = points + i * chunk
         t0 = time.perf_counter()
         plot.append_batches(np.arange(lo + 1, lo + chunk + 1, dtype=np.float64), losses[lo : lo + chunk])
-        plot.repaint()
+        plot.viewport().repaint()
         times.append((time.perf_counter() - t0) * 1000)
     plot.close()
     return statistics.median(times), max(times)
@@ -220,7 +221,7 @@ def measure_memory(points: int) -> float:
         values = rng.random(chunk)
         history.batch_loss.extend(values.tolist())
         plot.append_batches(np.arange(lo + 1, lo + chunk + 1, dtype=np.float64), values)
-    plot.repaint()
+    plot.viewport().repaint()
     gc.collect()
     after = _rss_mb()
     plot.close()

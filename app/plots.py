@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QGraphicsItem
 
 from core.events import EpochEnd
 from core.training import History
@@ -30,13 +31,29 @@ TEST_COLOR = (213, 94, 0)
 BATCH_COLOR = (150, 150, 150)
 # Beyond this many epochs the per-epoch markers only hide the line.
 MAX_EPOCH_SYMBOLS = 200
+# The loss curve is drawn from at most this many points: the batch losses in view themselves up to
+# here, beyond it each block's min and max (what peak downsampling shows: about one pair per pixel
+# column of a wide plot), so that a live update costs the same at a million batches as at a thousand.
+DRAWN_POINTS = 8192
 
 
 def _tidy(item: pg.PlotItem) -> None:
-    """Room on the right so edge points are not clipped, and plain numbers on the axes (no "x0.001")."""
+    """Room on the right so edge points are not clipped, plain numbers on the axes (no "x0.001"), and
+    axes (with their grid lines) kept as pixmaps: drawn again only when their range or size changes,
+    not with every new batch (a grid cost ~8 ms of every repaint on a slow machine, cached ~0.3 ms)."""
     item.layout.setContentsMargins(4, 4, 14, 4)
     for name in ("left", "bottom"):
         item.getAxis(name).enableAutoSIPrefix(False)
+    for name in ("left", "bottom", "right", "top"):
+        item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+def _drawn_as_given(curve: pg.PlotDataItem) -> None:
+    """No downsampling or clipping by pyqtgraph: the curve is drawn from the points it is given (few:
+    one per epoch, or chosen for the view), and is not rebuilt, markers and all, whenever the view's
+    range changes."""
+    curve.setDownsampling(ds=1, auto=False)
+    curve.setClipToView(False)
 
 
 def class_color(k: int, alpha: int = 255) -> tuple[int, int, int, int]:
@@ -80,6 +97,81 @@ class GrowingBuffer:
     def clear(self) -> None:
         self._n = 0
 
+    def truncate(self, n: int) -> None:
+        """Keep the first n values."""
+        self._n = min(self._n, max(0, n))
+
+
+class PeakLevels:
+    """Each block's min and max at coarser and coarser levels (FACTOR**j values a block at level j),
+    kept up to date as values are appended: the cost of an append is that of the new values, not
+    of the history, so a curve of any length can be shown from a few thousand points.
+    """
+
+    FACTOR = 4
+
+    def __init__(self, target: int):
+        self.target = target  # levels are built until one draws at most this many points
+        self._mins: list[GrowingBuffer] = []
+        self._maxs: list[GrowingBuffer] = []
+
+    def clear(self) -> None:
+        for buf in (*self._mins, *self._maxs):
+            buf.clear()
+
+    def reserve(self, n: int) -> None:
+        size = n
+        for lo, hi in zip(self._mins, self._maxs, strict=True):
+            size = -(-size // self.FACTOR)
+            lo.reserve(size)
+            hi.reserve(size)
+
+    def update(self, values: np.ndarray, first_new: int) -> None:
+        """`values` (all of them) changed from index `first_new` on (appended, or the first time)."""
+        f = self.FACTOR
+        lo_src = hi_src = values
+        n, changed, j = values.shape[0], first_new, 0
+        while 2 * n > self.target:  # two points (min, max) a block
+            if j == len(self._mins):
+                self._mins.append(GrowingBuffer(np.float64))
+                self._maxs.append(GrowingBuffer(np.float64))
+            # From the block holding the first changed value, or from where this level stops (a
+            # level first needed now is built whole).
+            first_block = min(changed // f, len(self._mins[j]))
+            starts = np.arange(0, n - first_block * f, f)
+            # fmin/fmax skip a nan (a diverged batch) unless the whole block is nan.
+            mins = np.fmin.reduceat(lo_src[first_block * f : n], starts)
+            maxs = np.fmax.reduceat(hi_src[first_block * f : n], starts)
+            for buf, new in ((self._mins[j], mins), (self._maxs[j], maxs)):
+                buf.truncate(first_block)
+                buf.extend(new)
+            lo_src, hi_src = self._mins[j].view(), self._maxs[j].view()
+            n, changed, j = lo_src.shape[0], first_block, j + 1
+        for buf in (*self._mins[j:], *self._maxs[j:]):  # levels a shorter history no longer needs
+            buf.clear()
+
+    def select(self, steps: np.ndarray, values: np.ndarray, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) to draw for values[i0:i1]: the values themselves when there are at most `target`,
+        else each block's min and max (in that order, at the block's first step) at the finest level
+        that keeps under `target` points: what peak downsampling of the values themselves shows."""
+        if i1 - i0 <= self.target:
+            return steps[i0:i1], values[i0:i1]
+        f = self.FACTOR
+        size = 1
+        for lo, hi in zip(self._mins, self._maxs, strict=True):
+            size *= f
+            b0, b1 = i0 // size, min(-(-i1 // size), len(lo))
+            if 2 * (b1 - b0) <= self.target or lo is self._mins[-1]:
+                m = b1 - b0
+                x = np.empty(2 * m + 1, dtype=np.float64)
+                y = np.empty(2 * m + 1, dtype=np.float64)
+                x[0:-1:2] = x[1:-1:2] = steps[np.arange(b0, b1) * size]
+                y[0:-1:2] = lo.view()[b0:b1]
+                y[1:-1:2] = hi.view()[b0:b1]
+                x[-1], y[-1] = steps[i1 - 1], values[i1 - 1]  # the curve ends where the data does
+                return x, y
+        return steps[i0:i1], values[i0:i1]
+
 
 class LossPlot(pg.PlotWidget):
     """Loss per batch (a grey line) with each epoch's mean train loss and end-of-epoch test loss on top.
@@ -102,20 +194,33 @@ class LossPlot(pg.PlotWidget):
         _tidy(item)
         item.setLabel("left", "loss")
         item.setLabel("bottom", "batch (optimizer step)")
-        # No grid: a grid is drawn by the axes, which would then repaint with every new batch.
-        # Peak downsampling and clip-to-view together keep 1e6 points fast in every view mode.
-        item.setDownsampling(mode="peak", auto=True)
-        item.setClipToView(True)
+        # No grid: the plot reads more calmly without one, and the axes stay cheap to draw.
         item.addLegend(offset=(-10, 10))
         # No antialiasing for the dense batch line: it looks the same and draws several times faster.
         self.batch_curve = item.plot(pen=pg.mkPen(BATCH_COLOR, width=1), name="batch loss", antialias=False)
+        # Its points are chosen here (see _redraw_batches), not by pyqtgraph's downsampling and
+        # clipping, which worked on the whole history at every update (10 ms at a million batches).
+        _drawn_as_given(self.batch_curve)
         self.train_curve = item.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="train loss (epoch mean)")
         self.test_curve = item.plot(pen=pg.mkPen(TEST_COLOR, width=2), name="test loss (epoch end)")
+        for curve in (self.train_curve, self.test_curve):
+            _drawn_as_given(curve)
+        # Cross-entropy is never below 0: keeping 0 in the y range shows the loss at its true scale and
+        # keeps the axis still while the loss falls (an axis whose range changes is drawn again, at
+        # every update). A transparent point (a curve without a pen has no bounds); in log mode log(0)
+        # is dropped and the range follows the data.
+        self._zero = item.plot([1.0], [0.0], pen=pg.mkPen((0, 0, 0, 0)))
         self._steps = GrowingBuffer(np.float64)
         self._losses = GrowingBuffer(np.float64)
+        self._levels = PeakLevels(DRAWN_POINTS)
         self._epoch_steps = GrowingBuffer(np.float64)
         self._train = GrowingBuffer(np.float64)
         self._test = GrowingBuffer(np.float64)
+        # What is drawn depends on the x range shown (zoomed in: the values themselves).
+        self._drawn = (0, 0, 0)  # (first, end, count) of the batch losses last drawn
+        item.getViewBox().sigXRangeChanged.connect(lambda *_: self._redraw_batches(range_changed=True))
+        self._y_top: float | None = None  # during a run, the top of the y range this plot set (None: autoscale)
+        item.getViewBox().sigRangeChangedManually.connect(lambda *_: self._on_manual_range())
 
     # --- reading back ---------------------------------------------------------------------------
 
@@ -134,27 +239,52 @@ class LossPlot(pg.PlotWidget):
     def clear_data(self) -> None:
         for buf in (self._steps, self._losses, self._epoch_steps, self._train, self._test):
             buf.clear()
+        self._levels.clear()
         self._redraw_batches()
         self._redraw_epochs()
         self.getPlotItem().enableAutoRange(axis="x", enable=True)
 
     def begin_run(self, first_step: int, total_steps: int) -> None:
-        """Fix the x axis to the whole run: the curve grows across it (showing progress), and the
-        axes need not repaint with every new batch."""
+        """Hold the axes still for the run: x spans the whole run (the curve grows across it, showing
+        progress) and y runs from 0 to the highest loss, raised only when a loss goes above it. An
+        axis whose range changes is drawn again, and every item with it (~8 ms on a slow machine),
+        where autoscaling moved the y range a little at nearly every update."""
         # Room for the whole run now: doubling a million-value buffer mid-run stalled one update ~40 ms.
         for buf in (self._steps, self._losses):
             buf.reserve(len(buf) + total_steps)
+        self._levels.reserve(len(self._losses) + total_steps)
+        item = self.getPlotItem()
         start = min(first_step, int(self._steps.view()[0])) if len(self._steps) else first_step
-        self.getPlotItem().setXRange(start, max(first_step + total_steps - 1, start + 1), padding=0.02)
+        item.setXRange(start, max(first_step + total_steps - 1, start + 1), padding=0.02)
+        # A log scale (the context menu) keeps autoscaling: 0 has no place on it.
+        self._y_top = 0.0 if not item.getViewBox().state["logMode"][1] else None
+        if self._y_top is not None:
+            item.enableAutoRange(axis="y", enable=False)
+            self._raise_y_top(self._losses.view())
 
     def end_run(self) -> None:
-        self.getPlotItem().enableAutoRange(axis="x", enable=True)
+        self._y_top = None
+        self.getPlotItem().enableAutoRange(enable=True)
+
+    def _raise_y_top(self, losses: np.ndarray) -> None:
+        finite = losses[np.isfinite(losses)]
+        if self._y_top is None or not len(finite) or finite.max() <= self._y_top:
+            return
+        # 10% of headroom, so a loss that creeps up does not move the axis at every update.
+        self._y_top = float(finite.max()) * 1.1
+        self.getPlotItem().setYRange(0.0, self._y_top, padding=0.02)
+
+    def _on_manual_range(self) -> None:
+        self._y_top = None  # the person zoomed or panned: the view is theirs until the next run
 
     def append_batches(self, steps: np.ndarray, losses: np.ndarray) -> None:
         if len(losses) == 0:
             return
+        first_new = len(self._losses)
         self._steps.extend(steps)
         self._losses.extend(losses)
+        self._levels.update(self._losses.view(), first_new)
+        self._raise_y_top(np.asarray(losses, dtype=np.float64))
         self._redraw_batches()
 
     def append_epochs(self, epochs: Iterable[EpochEnd]) -> None:
@@ -173,8 +303,23 @@ class LossPlot(pg.PlotWidget):
         self.append_batches(np.arange(1, len(losses) + 1, dtype=np.float64), losses)
         self.append_epochs(history.epochs)
 
-    def _redraw_batches(self) -> None:
-        self.batch_curve.setData(self._steps.view(), self._losses.view())
+    def _redraw_batches(self, range_changed: bool = False) -> None:
+        """Draw the batch losses in the x range shown (all of them while the x axis follows the data),
+        from at most DRAWN_POINTS points, so an update costs the same at a hundred or a million batches."""
+        steps, losses = self._steps.view(), self._losses.view()
+        n = len(losses)
+        i0, i1 = 0, n
+        vb = self.getPlotItem().getViewBox()
+        if n > DRAWN_POINTS and not vb.autoRangeEnabled()[0]:
+            x0, x1 = vb.viewRange()[0]
+            i0 = max(0, int(np.searchsorted(steps, x0)) - 1)
+            i1 = max(i0, min(n, int(np.searchsorted(steps, x1, side="right")) + 1))
+        if range_changed and (i0, i1, n) == self._drawn:
+            return  # a range change that shows no other points (the x axis following new data)
+        self._drawn = (i0, i1, n)
+        x, y = self._levels.select(steps, losses, i0, i1)
+        # Views of the buffers are safe to hand over: what is filled is never written again (until clear_data).
+        self.batch_curve.setData(x, y)
 
     def _redraw_epochs(self) -> None:
         x = self._epoch_steps.view()
@@ -208,13 +353,14 @@ class AccuracyPlot(pg.PlotWidget):
         item.setLabel("left", "accuracy")
         item.setLabel("bottom", "epoch")
         item.showGrid(x=True, y=True, alpha=0.25)
-        item.setDownsampling(mode="peak", auto=True)
-        item.setClipToView(True)
         item.setYRange(0.0, 1.0, padding=0.05)
         item.enableAutoRange(axis="y", enable=False)
         item.addLegend(offset=(-10, -10))
         self.train_curve = item.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="train")
         self.test_curve = item.plot(pen=pg.mkPen(TEST_COLOR, width=2), name="test")
+        for curve in (self.train_curve, self.test_curve):
+            _drawn_as_given(curve)
+        self._whole_epochs: bool | None = None  # the bottom axis's tick spacing, as last set
         self._epochs = GrowingBuffer(np.float64)
         self._train = GrowingBuffer(np.float64)
         self._test = GrowingBuffer(np.float64)
@@ -240,14 +386,30 @@ class AccuracyPlot(pg.PlotWidget):
         self.clear_data()
         self.append_epochs(history.epochs)
 
+    def begin_run(self, last_epoch: int) -> None:
+        """Fix the x axis to epochs 1..last_epoch for the run: the curves grow across it, and the axis
+        and its grid are not drawn again at every epoch."""
+        self.getPlotItem().setXRange(1, max(last_epoch, 2), padding=0.04)
+        self._set_ticks(max(last_epoch, 2) - 1)
+
+    def end_run(self) -> None:
+        self.getPlotItem().enableAutoRange(axis="x", enable=True)
+        x = self._epochs.view()
+        self._set_ticks(x[-1] - x[0] if len(x) else 0)
+
+    def _set_ticks(self, span: float) -> None:
+        # Whole epochs only: "1.5" on an epoch axis means nothing. Set only on a change: setting
+        # it makes the axis (and grid) draw itself again.
+        whole = span <= 12
+        if whole != self._whole_epochs:
+            self._whole_epochs = whole
+            axis = self.getPlotItem().getAxis("bottom")
+            axis.setTickSpacing(major=1, minor=1) if whole else axis.setTickSpacing()
+
     def _redraw(self) -> None:
         x = self._epochs.view()
-        # Whole epochs only: "1.5" on an epoch axis means nothing.
-        axis = self.getPlotItem().getAxis("bottom")
-        if len(x) and x[-1] - x[0] <= 12:
-            axis.setTickSpacing(major=1, minor=1)
-        else:
-            axis.setTickSpacing()
+        if self.getPlotItem().getViewBox().autoRangeEnabled()[0]:
+            self._set_ticks(x[-1] - x[0] if len(x) else 0)
         symbols = len(x) <= MAX_EPOCH_SYMBOLS
         test = self._test.view()
         self.train_curve.setData(x, self._train.view(), symbol="o" if symbols else None, symbolSize=6,
@@ -266,7 +428,7 @@ class DataPlot(pg.PlotWidget):
         "predicts there (stronger = more confident)."
     )
     # More points than this are drawn as a sample: a scatter of 100k points is slow and unreadable.
-    MAX_POINTS = 5000
+    MAX_POINTS = 2000
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -281,10 +443,11 @@ class DataPlot(pg.PlotWidget):
         self.regions = pg.ImageItem(axisOrder="row-major")
         self.regions.setZValue(-10)
         item.addItem(self.regions)
-        self.train_scatter = pg.ScatterPlotItem(size=8, pen=pg.mkPen("w", width=0.8), symbol="o", name="train")
-        self.test_scatter = pg.ScatterPlotItem(size=13, pen=pg.mkPen("k", width=1.2), symbol="t", name="test")
-        item.addItem(self.train_scatter)
-        item.addItem(self.test_scatter)
+        # One scatter item per split and class, each with a single brush: a per-point brush list made
+        # pyqtgraph build a QBrush per point (70 ms for 5,000 points), while a uniform style is drawn
+        # from one cached symbol. Made on demand and kept; the items are cached as pixmaps, so a
+        # decision-region update during training does not redraw thousands of points.
+        self._items: dict[tuple[str, int], pg.ScatterPlotItem] = {}
         self.message = pg.TextItem("", color="#404040", anchor=(0.5, 0.5))
         item.addItem(self.message)
         self._class_count = 0
@@ -293,8 +456,8 @@ class DataPlot(pg.PlotWidget):
 
     def clear_data(self) -> None:
         self.shown_key = None
-        self.train_scatter.clear()
-        self.test_scatter.clear()
+        for scatter in self._items.values():
+            scatter.clear()
         self.regions.clear()
         self.message.setText("")
         self.is_2d = False
@@ -319,28 +482,44 @@ class DataPlot(pg.PlotWidget):
         item = self.getPlotItem()
         item.setLabel("bottom", f"{feature_names[0]}{suffix}")
         item.setLabel("left", f"{feature_names[1]}{suffix}")
-        self._scatter(self.train_scatter, X_train, y_train, alpha=230)
-        self._scatter(self.test_scatter, X_test, y_test, alpha=255)
+        self._scatter("train", X_train, y_train)
+        self._scatter("test", X_test, y_test)
         X = np.concatenate([X_train, X_test]) if X_test.shape[0] else X_train
         # Python floats: pyqtgraph compares float32 ranges with float64 limits and warns of overflow.
         lo, hi = X.min(axis=0).astype(float).tolist(), X.max(axis=0).astype(float).tolist()
         pad = [max((h - low) * 0.08, 0.25) for low, h in zip(lo, hi, strict=True)]
         item.setRange(xRange=(lo[0] - pad[0], hi[0] + pad[0]), yRange=(lo[1] - pad[1], hi[1] + pad[1]), padding=0)
 
-    def _scatter(self, scatter: pg.ScatterPlotItem, X: np.ndarray, y: np.ndarray, alpha: int) -> None:
-        if X.shape[0] == 0:
-            scatter.clear()
-            return
+    def point_counts(self) -> tuple[int, int]:
+        """(training, test) points drawn."""
+        count = {"train": 0, "test": 0}
+        for (split, _k), scatter in self._items.items():
+            count[split] += len(scatter.data)
+        return count["train"], count["test"]
+
+    def _item(self, split: str, k: int) -> pg.ScatterPlotItem:
+        scatter = self._items.get((split, k))
+        if scatter is None:
+            scatter = pg.ScatterPlotItem(symbol="t" if split == "test" else "o", name=f"{split} class {k}")
+            scatter.setZValue(1 if split == "test" else 0)
+            scatter.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            self.getPlotItem().addItem(scatter)
+            self._items[(split, k)] = scatter
+        return scatter
+
+    def _scatter(self, split: str, X: np.ndarray, y: np.ndarray) -> None:
         if X.shape[0] > self.MAX_POINTS:
             idx = np.linspace(0, X.shape[0] - 1, self.MAX_POINTS).astype(int)
             X, y = X[idx], y[idx]
-        brushes = [pg.mkBrush(class_color(int(k), alpha)) for k in range(max(self._class_count, int(y.max()) + 1))]
         # The book's 7 points want big markers; a thousand want small ones that do not hide each other.
         big = X.shape[0] <= 100
-        is_test = scatter is self.test_scatter
+        is_test = split == "test"
         size = (13 if big else 8) if is_test else (9 if big else 5)
         pen = pg.mkPen("k", width=1.2 if big else 0.6) if is_test else pg.mkPen("w", width=0.8 if big else 0.3)
-        scatter.setData(x=X[:, 0], y=X[:, 1], brush=[brushes[int(k)] for k in y], size=size, pen=pen)
+        for k in np.unique(y).tolist() if X.shape[0] else []:
+            rows = y == k
+            brush = pg.mkBrush(class_color(int(k), 255 if is_test else 230))
+            self._item(split, int(k)).setData(x=X[rows, 0], y=X[rows, 1], brush=brush, size=size, pen=pen)
 
     def set_regions(self, predicted: np.ndarray, confidence: np.ndarray, x_range: tuple[float, float],
                     y_range: tuple[float, float]) -> None:

@@ -28,7 +28,7 @@ def snapshot(window) -> tuple:
         window.batch_losses().tolist(),
         window.trainer,
         window.model_path(),
-        table.rowCount(),
+        table.model().rowCount(),
         widget(window, "trainButton").text(),
         window.windowTitle(),
     )
@@ -149,7 +149,7 @@ def test_weights_that_do_not_fit_the_data_can_still_predict_and_then_train_on_fi
     combo.setCurrentIndex(combo.findData("iris"))
     assert widget(window, "trainButton").text() == "Continue training"
     click(qtbot, evaluate)
-    assert widget(window, "predictionsTable").rowCount() == 30
+    assert widget(window, "predictionsTable").model().rowCount() == 30
     assert not evaluate.isEnabled()  # bound to the iris data now
     assert train(window).status == "finished"
     assert len(window.batch_losses()) > 0

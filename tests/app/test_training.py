@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from core.config import TrainConfig
 from core.training import Trainer
@@ -45,8 +46,9 @@ def test_books_run_gives_the_books_losses_on_the_plot(window, train):
     epochs, train_acc, test_acc = window.accuracy_plot.accuracies()
     assert epochs.tolist() == [1, 2, 3] and train_acc[-1] == 1.0 and test_acc[-1] == 1.0
     table = widget(window, "predictionsTable")
-    assert table.rowCount() == 2
-    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    model = table.model()
+    assert model.rowCount() == 2
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
     assert headers == ["#", "x1", "x2", "logit 0", "logit 1", "p(0)", "p(1)", "predicted", "true"]
     assert "100.0%" in widget(window, "predictionsAccuracyLabel").text()
     assert widget(window, "trainButton").text() == "Continue training"
@@ -253,7 +255,7 @@ def test_an_unavailable_device_is_reported_and_the_next_run_works(window, train)
     assert train(window) is None
     assert "cuda" in widget(window, "statusLabel").text().lower()
     assert widget(window, "progressBar").text() == "no run yet"
-    assert len(window.data_plot.train_scatter.data) == 5  # the data preview is back
+    assert window.data_plot.point_counts() == (5, 2)  # the data preview is back
     combo.setCurrentIndex(combo.findData("cpu"))
     assert train(window).status == "finished"
 
@@ -264,5 +266,5 @@ def test_continuing_with_an_impossible_batch_size_fails_and_keeps_the_model(wind
     assert train(window) is None
     assert "batch_size" in widget(window, "statusLabel").text()
     assert window.trainer is not None and window.trainer.steps == 6
-    assert widget(window, "predictionsTable").rowCount() == 2
+    assert widget(window, "predictionsTable").model().rowCount() == 2
     assert np.round(window.batch_losses(), 2).tolist() == BOOK_LOSSES
