@@ -9,7 +9,6 @@ from importlib import metadata
 import numpy as np
 import pyqtgraph as pg
 import PySide6
-import torch
 from PySide6.QtCore import qVersion
 
 from core.devices import DeviceInfo, list_devices
@@ -26,6 +25,8 @@ def app_version() -> str:
 
 def about_text(devices: Sequence[DeviceInfo] | None = None) -> str:
     """Plain text, one fact per line, so it reads the same in the dialog, a bug report or a test."""
+    import torch  # here, not at the top: the window is built before torch has loaded
+
     devices = list_devices() if devices is None else devices
     lines = [
         f"{APP_NAME} {app_version()}",

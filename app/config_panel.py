@@ -399,6 +399,25 @@ class ConfigPanel(QWidget):
             if signal is not None:
                 signal.connect(self._on_changed)
 
+    def set_devices(self, devices: Sequence[DeviceInfo], prefer: str | None = None) -> None:
+        """Offer these devices (the real list, once torch has loaded); keep the current choice if it is
+        still offered, else take `prefer` (a device name) when it is usable, else cpu."""
+        combo = self.device_combo
+        current = combo.currentData()
+        self._devices = list(devices)
+        combo.blockSignals(True)
+        try:
+            combo.clear()
+            self._fill_devices()
+        finally:
+            combo.blockSignals(False)
+        for name in (prefer, current):
+            if name and combo.findData("cuda:0" if name == "cuda" else name) >= 0 and not self._select_device(name):
+                break
+        else:
+            self._select_device("cpu")
+        self._on_changed()
+
     def _fill_devices(self) -> None:
         combo = self.device_combo
         model = combo.model()

@@ -10,16 +10,17 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shiboken6
-import torch
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
-from core import training
 from core.config import TrainConfig
 from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
-from core.training import Trainer
+
+if TYPE_CHECKING:  # torch is imported where used: the window is built (and shown) before torch loads
+    from core.training import Trainer
 
 # How often the GUI takes what the worker buffered: 20 times a second keeps the plot live
 # without the GUI thread competing with training for the interpreter.
@@ -150,6 +151,8 @@ class QtCallback(Callback):
 
 def decision_regions(trainer: Trainer, grid: int = REGION_GRID) -> RegionSnapshot | None:
     """Predict every point of a grid over the (model-space) training data; None unless the data is 2-D."""
+    import torch
+
     data = trainer.data
     if data.num_features != 2 or data.X_train.shape[0] == 0:
         return None
@@ -360,6 +363,8 @@ class TrainingController(QObject):
             raise RuntimeError("a training run is already going")
         if make_trainer is None:
             def make_trainer(callbacks: Sequence[Callback]) -> Trainer:
+                from core import training  # in the worker thread; looked up at call time (tests swap it)
+
                 return training.Trainer(cfg, callbacks, threads=1)
         self.stop_event = threading.Event()
         self.pause_event = threading.Event()

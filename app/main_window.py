@@ -7,9 +7,10 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -40,14 +41,17 @@ from app.session import (
     same_model_shape,
     softmax,
 )
-from core import training
-from core.checkpoint import ModelFileError, export_state_dict, load_model_file, save_model_file
 from core.config import GENERATED_DATASETS, ConfigError, TrainConfig
-from core.data import DataError, load_dataset
-from core.devices import DeviceError, DeviceInfo
+from core.devices import DeviceInfo, list_devices
+from core.errors import ArchitectureError, DataError, DeviceError, TrainingError
 from core.events import TrainResult, TrainStart
-from core.model import ArchitectureError
-from core.training import History, Trainer, TrainingError
+from core.history import History
+
+if TYPE_CHECKING:
+    from core.training import Trainer
+
+# torch, and the engine modules that need it (core.training, core.checkpoint, core.data), are imported
+# where used: with `torch_later`, the window is built and shown before torch has loaded.
 
 SETTINGS_ENV = "TORCH_PLAYGROUND_SETTINGS"  # an .ini path; tests and portable installs point it elsewhere
 MAX_RECENT = 8
@@ -103,6 +107,8 @@ class MainWindow(QMainWindow):
     settings : a QSettings, an .ini path, or None for $TORCH_PLAYGROUND_SETTINGS / the user's settings.
     devices : the devices to offer (a list of DeviceInfo or a function returning one); None asks torch.
     restore_session : restore the last window geometry and settings (the app does; tests start clean).
+    torch_later : build the window without torch, to show it sooner (the app does): the device list
+        offers cpu and the data preview waits until `torch_ready()` is called, once torch has loaded.
 
     Hooks tests may replace: `confirm_discard(question) -> bool` (asked before a trained, unsaved
     model is dropped) and `_show_message(icon, title, text)` (the message box).
@@ -114,11 +120,17 @@ class MainWindow(QMainWindow):
         devices: Sequence[DeviceInfo] | Callable[[], Sequence[DeviceInfo]] | None = None,
         restore_session: bool = False,
         parent: QWidget | None = None,
+        torch_later: bool = False,
     ):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.settings = make_settings(settings)
         self._devices_arg = devices
+        self._torch_ready = not torch_later
+        self._pending_device: str | None = None  # a restored device choice the early device list lacks
+        self._painted = False
+        self._after_paint: list[Callable[[], None]] = []
+        self.installEventFilter(self)
         self.confirm_discard: Callable[[str], bool] = self._ask_discard
         self.last_message: tuple[str, str] | None = None  # (title, text) of the last message box
         self._message_box: QMessageBox | None = None
@@ -153,12 +165,58 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._set_status(IDLE_TEXT)
         self.device_label.setText(f"Device: {self.config_panel.device_combo.currentData()}")
+        if self._torch_ready:
+            self._preview_data()
+        else:
+            self.data_plot.show_message("loading PyTorch…")
+
+    def is_torch_ready(self) -> bool:
+        return self._torch_ready
+
+    def after_first_paint(self, callback: Callable[[], None]) -> None:
+        """Call `callback` in the event loop once the window has been painted (at once if it has)."""
+        if self._painted:
+            QTimer.singleShot(0, callback)
+        else:
+            self._after_paint.append(callback)
+
+    def is_painted(self) -> bool:
+        return self._painted
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        if watched is self and event.type() == QEvent.Type.Paint and not self._painted:
+            self._painted = True
+            self.removeEventFilter(self)
+            # After this paint has finished: the callbacks run in a later turn of the event loop.
+            for callback in self._after_paint:
+                QTimer.singleShot(0, callback)
+            self._after_paint.clear()
+        return False
+
+    def torch_ready(self, devices: Sequence[DeviceInfo] | None = None) -> None:
+        """torch has loaded (`torch_later`): offer the real devices and show the data preview."""
+        if self._torch_ready:
+            return
+        self._torch_ready = True
+        if devices is None:
+            devices = self._devices_arg() if callable(self._devices_arg) else self._devices_arg
+        self.config_panel.set_devices(devices if devices is not None else list_devices(), prefer=self._pending_device)
+        self._pending_device = None
+        if not self.controller.is_running():
+            self.device_label.setText(f"Device: {self.config_panel.device_combo.currentData()}")
+        if self.data_plot.message.toPlainText() == "loading PyTorch…":
+            self.data_plot.show_message("")
+        self._preview_key = None
         self._preview_data()
 
     # --- building ---------------------------------------------------------------------------------
 
     def _build_ui(self) -> None:
-        self.config_panel = ConfigPanel(self._devices_arg)
+        devices = self._devices_arg
+        if not self._torch_ready and devices is None:
+            # The real list needs torch: cpu until torch_ready() brings the rest.
+            devices = [DeviceInfo("cpu", "cpu", True)]
+        self.config_panel = ConfigPanel(devices)
         self.config_panel.changed.connect(self._update_controls)
 
         scroll = QScrollArea()
@@ -386,13 +444,16 @@ class MainWindow(QMainWindow):
             steps_before = prev.steps
         elif mode == "from-file":
             def make(callbacks):
+                from core import training
+
                 history = History.from_dict(weights.history)
                 return training.Trainer(cfg, callbacks, initial_state=weights.state_dict,
                                         optimizer_state=weights.optimizer_state, history=history, threads=1)
             steps_before = len(History.from_dict(weights.history).batch_loss)
         else:
             def make(callbacks):
-                # Looked up at call time, so a test can swap core.training.Trainer.
+                from core import training  # looked up at call time, so a test can swap core.training.Trainer
+
                 return training.Trainer(cfg, callbacks, threads=1)
             steps_before = 0
             self._clear_views(keep_data=True)
@@ -436,6 +497,8 @@ class MainWindow(QMainWindow):
         if self.controller.is_running():
             self._refuse("Cannot open", f"Cannot open {name}: stop the training first.")
             return False
+        from core.checkpoint import ModelFileError, load_model_file
+
         try:
             loaded = load_model_file(path)
         except ModelFileError as exc:
@@ -532,6 +595,8 @@ class MainWindow(QMainWindow):
                 class_names=list(w.class_names) if w.class_names else None,
                 feature_names=list(w.feature_names) if w.feature_names else None,
             )
+        from core.checkpoint import save_model_file
+
         try:
             save_model_file(path, **kwargs)
         except Exception as exc:  # noqa: BLE001 - a failed save must be reported, not crash
@@ -555,6 +620,8 @@ class MainWindow(QMainWindow):
             self._refuse("Nothing to export", "There are no weights to export yet: train a model first.")
             return False
         state = self._trainer.state_dict_cpu() if self._trainer is not None else self._weights.state_dict
+        from core.checkpoint import export_state_dict
+
         try:
             export_state_dict(path, state)
         except Exception as exc:  # noqa: BLE001
@@ -750,6 +817,8 @@ class MainWindow(QMainWindow):
         if ds.name in GENERATED_DATASETS and ds.samples > PREVIEW_MAX_SAMPLES:
             self.data_plot.show_message(f"{ds.samples:,} samples: shown once training starts")
             return
+        from core.data import load_dataset
+
         try:
             data = load_dataset(ds)
         except (DataError, ConfigError, OSError, ValueError) as exc:
@@ -813,6 +882,8 @@ class MainWindow(QMainWindow):
 
     def _bind(self, weights: FileWeights, cfg: TrainConfig) -> tuple[Trainer | None, str | None]:
         """A trainer holding the file's weights on cfg's data, or (None, why not)."""
+        from core.training import Trainer
+
         try:
             trainer = Trainer(cfg, threads=1, initial_state=None)
         except USER_ERRORS as exc:
@@ -896,6 +967,11 @@ class MainWindow(QMainWindow):
     def _refuse(self, title: str, text: str) -> None:
         self._set_status(text)
         self._show_error(title, text)
+
+    def show_error(self, title: str, text: str) -> None:
+        """An error message box, its text also in the status line."""
+        self._set_status(f"Error: {text}")
+        self._show_message(QMessageBox.Icon.Critical, title, text)
 
     def _show_error(self, title: str, text: str) -> None:
         self._show_message(QMessageBox.Icon.Critical, title, text)
@@ -1017,9 +1093,12 @@ class MainWindow(QMainWindow):
         text = self.settings.value("lastConfig")
         if isinstance(text, str) and text:
             try:
-                self.config_panel.set_config(TrainConfig.from_json(text))
+                cfg = TrainConfig.from_json(text)
             except (ConfigError, TypeError):
-                pass  # an old or hand-edited value: keep the book's defaults
+                return  # an old or hand-edited value: keep the book's defaults
+            if not self._torch_ready and self.config_panel.device_combo.findData(cfg.device) < 0:
+                self._pending_device = cfg.device  # chosen again once the real device list is known
+            self.config_panel.set_config(cfg)
 
     def save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())

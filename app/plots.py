@@ -10,7 +10,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGraphicsItem
 
 from core.events import EpochEnd
-from core.training import History
+from core.history import History
 
 # White plots read better in a classroom projector and in screenshots than pyqtgraph's black.
 pg.setConfigOptions(background="w", foreground="#202020", antialias=True)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from core.config import TrainConfig
-from core.data import DataSplit, Standardizer, parse_features
-from core.model import Architecture, NeuralNetwork
-from core.training import History, Trainer
+from core.history import History
+
+if TYPE_CHECKING:  # torch and what needs it are imported where used: the window is built before torch loads
+    import torch
+
+    from core.data import DataSplit, Standardizer
+    from core.model import Architecture, NeuralNetwork
+    from core.training import Trainer
 
 # The predictions table stops here (its cells are formatted only when shown, so rows cost little).
 MAX_TABLE_ROWS = 100_000
@@ -112,6 +116,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 def predict_rows(rows: np.ndarray, trainer: Trainer | None = None, weights: FileWeights | None = None) -> np.ndarray:
     """Logits for raw feature rows (the data's standardization applied first, as at training time)."""
+    import torch
+
+    from core.data import Standardizer
+
     X = torch.as_tensor(np.asarray(rows, dtype=np.float32))
     if trainer is not None:
         return trainer.predict(X, raw=True).numpy().astype(np.float64)
@@ -129,6 +137,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def parse_feature_row(text: str, n_features: int) -> np.ndarray:
     """'1.0, -2' -> array([[1., -2.]]); DataError (a ValueError) with a plain reason otherwise."""
+    from core.data import parse_features
+
     return np.asarray([parse_features(text, n_features)], dtype=np.float64)
 
 

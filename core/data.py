@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from core.config import DatasetConfig
+from core.errors import DataError
 
 # A learner's CSV is small; this bound keeps a wrong file choice from eating all memory.
 MAX_CSV_BYTES = 200 * 1024 * 1024
@@ -27,10 +28,6 @@ _MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 _BLOB_STD = 0.25
 
 _IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
-
-
-class DataError(ValueError):
-    """The data cannot be made or read; the message says why, naming the file, row and column where it can."""
 
 
 class ToyDataset(Dataset):

@@ -1,11 +1,21 @@
-"""Which devices this machine can train on (cpu, cuda:N, mps), why an absent one is absent, and `auto`."""
+"""Which devices this machine can train on (cpu, cuda:N, mps), why an absent one is absent, and `auto`.
+
+torch is imported where it is asked, not with this module: the window lists its device choices
+before torch has loaded.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+from core.errors import DeviceError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DeviceError", "DeviceInfo", "Probe", "list_devices", "probe_torch", "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,8 @@ class Probe:
 
 
 def probe_torch() -> Probe:
+    import torch
+
     cuda_built = torch.backends.cuda.is_built()
     count = torch.cuda.device_count() if cuda_built and torch.cuda.is_available() else 0
     names = tuple(torch.cuda.get_device_name(i) for i in range(count))
@@ -61,12 +73,10 @@ def list_devices(probe: Probe | Callable[[], Probe] | None = None) -> list[Devic
     return out
 
 
-class DeviceError(ValueError):
-    """The asked-for device cannot be used here."""
-
-
 def resolve_device(name: str, probe: Probe | Callable[[], Probe] | None = None) -> torch.device:
     """Map a config device name to a usable torch.device, or raise DeviceError saying why not."""
+    import torch
+
     p = _resolve(probe)
     if name == "auto":
         if p.cuda_count:

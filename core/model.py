@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from core.errors import ArchitectureError
+
 _ACTIVATION_LAYERS = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -66,10 +68,6 @@ def build_model(num_inputs: int, num_outputs: int, hidden_sizes, activation: str
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-class ArchitectureError(ValueError):
-    """The weights are not those of an MLP this app can build."""
 
 
 def architecture_from_state_dict(state: dict) -> Architecture:

@@ -5,51 +5,23 @@ from __future__ import annotations
 import math
 import threading
 import time
-from array import array
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
+from collections.abc import Iterator, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from core.config import TrainConfig
 from core.data import DataSplit, ToyDataset, load_dataset
 from core.devices import resolve_device
+from core.errors import TrainingError
 from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
+from core.history import History
 from core.model import NeuralNetwork, architecture_from_state_dict, build_model, count_parameters
 
 # A loss this large is no longer learning; stopping here keeps the curve readable and the weights finite.
 EXPLODING_LOSS = 1e6
 # Rows per forward pass when evaluating, so evaluating a big set never needs a huge activation tensor.
 EVAL_CHUNK = 65_536
-
-
-class TrainingError(ValueError):
-    """The run cannot start (or go on) as configured; the message says why and what to change."""
-
-
-class History:
-    """Every batch loss (8 bytes each, grows by doubling) and one EpochEnd per epoch."""
-
-    def __init__(self, batch_loss: Iterable[float] = (), epochs: Iterable[EpochEnd] = ()):
-        self.batch_loss = array("d", batch_loss)
-        self.epochs: list[EpochEnd] = list(epochs)
-
-    def losses(self) -> np.ndarray:
-        """A numpy copy of the batch losses. Never hand out a view: an exported buffer would make
-        the training thread's next append raise BufferError."""
-        return np.array(self.batch_loss, dtype=np.float64)
-
-    def to_dict(self) -> dict:
-        return {"batch_loss": list(self.batch_loss), "epochs": [asdict(e) for e in self.epochs]}
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "History":
-        if not data:
-            return cls()
-        epochs = [EpochEnd(**e) for e in data.get("epochs", [])]
-        return cls(np.asarray(data.get("batch_loss", []), dtype=np.float64).tolist(), epochs)
 
 
 def _accuracy_and_loss(model: NeuralNetwork, X: torch.Tensor, y: torch.Tensor, with_loss: bool = True) -> tuple[float, float]:
