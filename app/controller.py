@@ -25,20 +25,22 @@ if TYPE_CHECKING:  # torch is imported where used: the window is built (and show
 # How often the GUI takes what the worker buffered: 20 times a second keeps the plot live
 # without the GUI thread competing with training for the interpreter.
 DRAIN_INTERVAL_MS = 50
-# The GUI thread and the training thread share one interpreter lock, so the time the GUI spends
-# updating and repainting is time training waits: measured here, each update cost the training
-# thread about three times the GUI thread's own CPU time (lock hand-overs included), and a fixed
-# 20 Hz cost a quarter of the throughput at batch size 32. So the GUI is fed less often when its
-# updates get costly (big windows, a million-point curve, a slow machine), keeping its CPU time at
+# The GUI thread and the training thread share one interpreter lock, and training waits while the
+# GUI takes its turn (see GUI_TURN_TIMEOUT_S), so the time the GUI spends updating and repainting is
+# time training loses (a fixed 20 Hz cost a quarter of the throughput at batch size 32). So the GUI
+# is fed less often when its updates get costly (big windows, a slow machine), keeping its turns at
 # about this share of the wall time; never more often than DRAIN_INTERVAL_MS nor less than MAX_.
 GUI_SHARE = 0.015
 MAX_DRAIN_INTERVAL_MS = 750
-# While the GUI thread updates and repaints, the training thread waits between two batches (at most
-# this long): the two share one interpreter lock, and taking turns every 5 ms doubled the time of
-# every GUI update (a whole-window repaint took 50-150 ms on a slow machine instead of 25-70 ms).
-GUI_TURN_TIMEOUT_S = 0.25
-# Decision regions are a grid of predictions made in the worker; a few per second is plenty.
-REGION_INTERVAL_S = 0.5
+# While the GUI thread updates and repaints, the training thread waits between two batches, for at
+# most this long a turn: the two share one interpreter lock, and taking turns every 5 ms doubled the
+# time of every GUI update (a whole-window repaint took 50-150 ms on a slow machine instead of
+# 25-70 ms). Past this, training goes on beside the GUI: a longer wait cost more throughput (0.84x
+# of headless against 0.92-0.94x, on a noisy 2-core machine) for little less latency.
+GUI_TURN_TIMEOUT_S = 0.02
+# Decision regions are a grid of predictions made in the worker, and a repaint of the data plot: once
+# a second shows them change.
+REGION_INTERVAL_S = 1.0
 REGION_GRID = 90
 
 # Errors a person can fix from the settings; their message is shown as it is, without a type name.
@@ -116,8 +118,10 @@ class QtCallback(Callback):
             self.gui_idle.set()
 
     def wait_for_gui(self) -> None:
-        if not self.gui_idle.is_set():
-            self.gui_idle.wait(GUI_TURN_TIMEOUT_S)
+        # A GUI that has not ended its turn in time is busy elsewhere (or its event loop is not
+        # running): go on, and stop waiting for this turn.
+        if not self.gui_idle.is_set() and not self.gui_idle.wait(GUI_TURN_TIMEOUT_S):
+            self.gui_idle.set()
 
     def on_train_start(self, info: TrainStart) -> None:
         self.events.append(info)
@@ -126,8 +130,8 @@ class QtCallback(Callback):
 
     def on_batch_end(self, event: BatchEnd) -> None:
         self.events.append(event)
-        if not self.gui_idle.is_set():  # inline: this runs once per batch
-            self.gui_idle.wait(GUI_TURN_TIMEOUT_S)
+        if not self.gui_idle.is_set():  # the check inline: this runs once per batch
+            self.wait_for_gui()
 
     def on_epoch_end(self, event: EpochEnd) -> None:
         self.events.append(event)
@@ -451,23 +455,27 @@ class TrainingController(QObject):
     @Slot()
     def _drain(self) -> None:
         cb = self._callback
+        turn = 0.0
         if cb is not None and cb.events:
+            t0 = time.perf_counter()
             self._gui_idle.clear()  # the training thread waits at its next batch end
             try:
                 self.progress.emit(drain(cb.events))
             finally:
                 self._end_gui_turn()
+            turn = time.perf_counter() - t0
         self.drained.emit()
         if self._thread is not None and self._outcome.done.is_set():
             self._finish()
         elif self._thread is not None:
-            self._pace()
+            self._pace(turn)
 
-    def _pace(self) -> None:
-        """Set the next drain so the GUI's CPU time (this update plus the repaints since the last one)
-        stays within GUI_SHARE of the wall time."""
+    def _pace(self, turn: float = 0.0) -> None:
+        """Set the next drain so what the GUI costs the training thread stays within GUI_SHARE of the
+        wall time: the GUI's turn (`turn` seconds, update and repaint, while training waits) or, if
+        more, its CPU time since the last drain."""
         now = time.thread_time()
-        cost, self._gui_cpu = now - self._gui_cpu, now
+        cost, self._gui_cpu = max(turn, now - self._gui_cpu), now
         self._gui_cost = cost if self._gui_cost == 0.0 else 0.7 * self._gui_cost + 0.3 * cost
         interval = int(1000 * self._gui_cost / GUI_SHARE)
         self._timer.setInterval(min(MAX_DRAIN_INTERVAL_MS, max(DRAIN_INTERVAL_MS, interval)))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
+import app.controller as controller_module
 from app.controller import QtCallback, RegionSnapshot, TrainingController, decision_regions, drain
 from core.config import DatasetConfig, TrainConfig
 from core.events import BatchEnd, EpochEnd, TrainResult, TrainStart
@@ -27,6 +29,30 @@ def test_callback_and_drain_keep_every_loss_in_order_without_qt():
     assert d.samples == 12 and d.start.batches_per_epoch == 2 and len(d.epochs) == 3
     assert d.result.status == "finished" and d.last_batch.step == 6
     assert d.regions.predicted.shape == d.regions.confidence.shape
+
+
+def test_the_training_thread_waits_while_the_gui_takes_its_turn(monkeypatch):
+    monkeypatch.setattr(controller_module, "GUI_TURN_TIMEOUT_S", 10.0)
+    gate = threading.Event()  # cleared: the GUI is updating and painting
+    cb = QtCallback(gui_idle=gate)
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (cb.on_batch_end(BatchEnd(1, 1, 1, 0.5, 2, 3, 0.1)), done.set()))
+    worker.start()
+    assert not done.wait(0.1)  # held at the batch end
+    gate.set()  # the GUI's turn is over
+    assert done.wait(5)
+    worker.join()
+    assert len(cb.events) == 1
+
+
+def test_a_gui_turn_that_does_not_end_delays_the_loop_once(monkeypatch):
+    monkeypatch.setattr(controller_module, "GUI_TURN_TIMEOUT_S", 0.05)
+    cb = QtCallback(gui_idle=threading.Event())  # never set by anyone
+    t0 = time.perf_counter()
+    for step in range(1, 41):
+        cb.on_batch_end(BatchEnd(1, step, step, 0.5, 2, 40, 0.1))
+    assert time.perf_counter() - t0 < 1.0  # one 50 ms wait, not forty
+    assert len(cb.events) == 40 and cb.gui_idle.is_set()
 
 
 def test_drain_takes_only_what_was_there():

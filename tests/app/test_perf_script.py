@@ -24,13 +24,18 @@ def test_drain_pacing_keeps_gui_share_and_bounds(qapp, monkeypatch):
     from app import controller as ctl
 
     c = ctl.TrainingController()
-    clock = iter([0.0, 0.001, 0.101])  # CPU seconds the GUI thread used: 1 ms, then 100 ms per cycle
+    clock = iter([0.0, 0.001, 0.101, 0.102])  # CPU seconds the GUI thread used: 1 ms, 100 ms, 1 ms per cycle
     monkeypatch.setattr(ctl.time, "thread_time", lambda: next(clock))
     c._gui_cpu, c._gui_cost = ctl.time.thread_time(), 0.0
     c._pace()
     assert c._timer.interval() == max(ctl.DRAIN_INTERVAL_MS, int(1000 * 0.001 / ctl.GUI_SHARE))
     c._pace()
     assert c._timer.interval() == ctl.MAX_DRAIN_INTERVAL_MS
+    for _ in range(20):  # a cheap cycle in CPU, but a 50 ms turn that training waited through
+        c._gui_cpu = 0.0
+        monkeypatch.setattr(ctl.time, "thread_time", lambda: 0.001)
+        c._pace(turn=0.05)
+    assert c._timer.interval() == min(ctl.MAX_DRAIN_INTERVAL_MS, int(1000 * 0.05 / ctl.GUI_SHARE))
     c.deleteLater()
 
 
