@@ -782,8 +782,10 @@ class MainWindow(QMainWindow):
     # --- views ------------------------------------------------------------------------------------
 
     def _clear_views(self, keep_data: bool = False) -> None:
-        self.loss_plot.clear_data()
-        self.accuracy_plot.clear_data()
+        """Empty the views; `keep_data` (a new run starts) keeps the points and the plots' ranges, which
+        the run's start sets (end_run gives the ranges back to the data, also after a failed start)."""
+        self.loss_plot.clear_data(keep_range=keep_data)
+        self.accuracy_plot.clear_data(keep_range=keep_data)
         if keep_data:
             self.data_plot.regions.clear()  # the points stay; the new model's regions replace these
         else:

@@ -236,13 +236,19 @@ class LossPlot(pg.PlotWidget):
 
     # --- feeding --------------------------------------------------------------------------------
 
-    def clear_data(self) -> None:
+    def clear_data(self, keep_range: bool = False) -> None:
+        """Drop the curves; `keep_range` holds the axes where they are (a run is about to set them:
+        moving them twice would draw every axis twice as the run starts)."""
+        item = self.getPlotItem()
+        if keep_range:
+            item.disableAutoRange()
         for buf in (self._steps, self._losses, self._epoch_steps, self._train, self._test):
             buf.clear()
         self._levels.clear()
         self._redraw_batches()
         self._redraw_epochs()
-        self.getPlotItem().enableAutoRange(axis="x", enable=True)
+        if not keep_range:
+            item.enableAutoRange(axis="x", enable=True)
 
     def begin_run(self, first_step: int, total_steps: int) -> None:
         """Hold the axes still for the run: x spans the whole run (the curve grows across it, showing
@@ -368,7 +374,9 @@ class AccuracyPlot(pg.PlotWidget):
     def accuracies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._epochs.view().copy(), self._train.view().copy(), self._test.view().copy()
 
-    def clear_data(self) -> None:
+    def clear_data(self, keep_range: bool = False) -> None:
+        if keep_range:  # see LossPlot.clear_data
+            self.getPlotItem().enableAutoRange(axis="x", enable=False)
         for buf in (self._epochs, self._train, self._test):
             buf.clear()
         self._redraw()
