@@ -210,6 +210,7 @@ class LossPlot(pg.PlotWidget):
         # every update). A transparent point (a curve without a pen has no bounds); in log mode log(0)
         # is dropped and the range follows the data.
         self._zero = item.plot([1.0], [0.0], pen=pg.mkPen((0, 0, 0, 0)))
+        self._zero.setVisible(False)  # shown with the first loss
         self._steps = GrowingBuffer(np.float64)
         self._losses = GrowingBuffer(np.float64)
         self._levels = PeakLevels(DRAWN_POINTS)
@@ -248,7 +249,8 @@ class LossPlot(pg.PlotWidget):
         self._redraw_batches()
         self._redraw_epochs()
         if not keep_range:
-            item.enableAutoRange(axis="x", enable=True)
+            item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # as when made; autoscaled again below
+            item.enableAutoRange(enable=True)
 
     def begin_run(self, first_step: int, total_steps: int) -> None:
         """Hold the axes still for the run: x spans the whole run (the curve grows across it, showing
@@ -323,6 +325,7 @@ class LossPlot(pg.PlotWidget):
         if range_changed and (i0, i1, n) == self._drawn:
             return  # a range change that shows no other points (the x axis following new data)
         self._drawn = (i0, i1, n)
+        self._zero.setVisible(n > 0)  # 0 belongs in the range of a curve, not of an empty plot
         x, y = self._levels.select(steps, losses, i0, i1)
         # Views of the buffers are safe to hand over: what is filled is never written again (until clear_data).
         self.batch_curve.setData(x, y)
