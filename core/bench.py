@@ -131,7 +131,7 @@ def run_bench(quick: bool = False, repeats: int = 3) -> int:
     print(
         f"torch {torch.__version__} on {platform.processor() or platform.machine()}, {torch.get_num_threads()} intra-op thread, "
         f"book MLP [30, 20] on moons (80% train), one epoch + accuracies per case; engine and floor timed in "
-        f"back-to-back pairs ({repeats}+ per case), the book's loop {repeats}+ times; rates from median times"
+        f"back-to-back pairs ({max(repeats, MIN_PAIRS)}+ per case), the book's loop {repeats}+ times; rates from median times"
     )
     header = (
         f"{'samples':>8} {'batch':>5} | {'book s/s':>10} {'engine s/s':>11} {'floor s/s':>10} | "
