@@ -973,7 +973,7 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, text: str) -> None:
         """An error message box, its text also in the status line."""
         self._set_status(f"Error: {text}")
-        self._show_message(QMessageBox.Icon.Critical, title, text)
+        self._show_error(title, text)
 
     def _show_error(self, title: str, text: str) -> None:
         self._show_message(QMessageBox.Icon.Critical, title, text)
