@@ -76,3 +76,24 @@ def test_torch_later_window_waits_for_torch_ready(make_window, isolated_settings
     finally:
         window.close()
         window.deleteLater()
+
+
+def test_a_torch_that_will_not_load_is_reported_and_the_window_stays_usable(qtbot, monkeypatch):
+    import core.devices
+    from app.__main__ import TorchLoader
+    from app.main_window import MainWindow
+
+    def broken(*_args, **_kwargs):
+        raise ImportError("libtorch_cpu.so: cannot open shared object file")
+
+    monkeypatch.setattr(core.devices, "list_devices", broken)
+    window = MainWindow(torch_later=True)
+    qtbot.addWidget(window)
+    window.show()
+    window.torch_loader = TorchLoader(window)
+    qtbot.waitUntil(window.is_torch_ready, timeout=10_000)
+    title, text = window.last_message
+    assert title == "PyTorch could not be loaded"
+    assert "libtorch_cpu.so: cannot open shared object file" in text and "ImportError" in text
+    assert window.status_text().startswith("Error: PyTorch could not be loaded")
+    assert [d.name for d in window.config_panel.devices()] == ["cpu"]
