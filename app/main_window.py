@@ -41,7 +41,7 @@ from app.session import (
     same_model_shape,
     softmax,
 )
-from core.config import GENERATED_DATASETS, ConfigError, TrainConfig
+from core.config import GENERATED_DATASETS, ConfigError, TrainConfig, batches_per_epoch
 from core.devices import DeviceInfo, list_devices
 from core.errors import ArchitectureError, DataError, DeviceError, TrainingError
 from core.events import TrainResult, TrainStart
@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         self._pending_device: str | None = None  # a restored device choice the early device list lacks
         self._painted = False
         self._after_paint: list[Callable[[], None]] = []
+        self._preview_split: tuple | None = None  # (DatasetConfig, training samples) of the data preview
         self.installEventFilter(self)
         self.confirm_discard: Callable[[str], bool] = self._ask_discard
         self.last_message: tuple[str, str] | None = None  # (title, text) of the last message box
@@ -458,6 +459,7 @@ class MainWindow(QMainWindow):
             steps_before = 0
             self._clear_views(keep_data=True)
         self._run = _Run(mode=mode, cfg=cfg, steps_before=steps_before)
+        self._lay_out_run(mode, cfg, steps_before)
         self._last_result = None
         self.progress_bar.setRange(0, 0)  # busy until the trainer says how many batches
         self.progress_bar.setFormat("%v / %m batches")
@@ -468,6 +470,21 @@ class MainWindow(QMainWindow):
         self.controller.start(cfg, make, regions=True)
         self._update_controls()
         return True
+
+    def _lay_out_run(self, mode: str, cfg: TrainConfig, steps_before: int) -> None:
+        """Set the plots' axes for the run now, when the number of batches is already known (the data
+        on screen, or the model that continues): laid out in this turn, with the clearing, rather than
+        again when the run's first events arrive (its start sets the same ranges, which then move nothing)."""
+        if mode == "continue":
+            n_train, first_epoch = self._trainer.data.X_train.shape[0], self._trainer.epochs_completed + 1
+        elif mode == "new" and self._preview_split is not None and self._preview_split[0] == cfg.dataset:
+            n_train, first_epoch = self._preview_split[1], 1
+        else:
+            return
+        per_epoch = batches_per_epoch(n_train, cfg.batch_size, cfg.drop_last)
+        if per_epoch > 0:
+            self.loss_plot.begin_run(steps_before + 1, per_epoch * cfg.epochs)
+            self.accuracy_plot.begin_run(first_epoch - 1 + cfg.epochs)
 
     def stop_training(self) -> None:
         if self.controller.is_running():
@@ -821,6 +838,7 @@ class MainWindow(QMainWindow):
             return
         from core.data import load_dataset
 
+        self._preview_split = None
         try:
             data = load_dataset(ds)
         except (DataError, ConfigError, OSError, ValueError) as exc:
@@ -828,6 +846,7 @@ class MainWindow(QMainWindow):
             self.data_plot.setToolTip(str(exc))
             return
         self.data_plot.setToolTip(self.data_plot.DEFAULT_TOOLTIP)
+        self._preview_split = (ds, int(data.X_train.shape[0]))  # what a run on this data will train on
         self._show_data_split(data, ds)
 
     def _show_model_views(self, data: bool = True) -> None:

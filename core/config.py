@@ -211,3 +211,8 @@ def _check_bool(name: str, value: Any) -> None:
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name}: unknown value {value!r}; choose one of {', '.join(choices)}")
+
+
+def batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
+    """Batches in an epoch of n samples: what DataLoader gives with this batch_size and drop_last."""
+    return n // batch_size if drop_last else math.ceil(n / batch_size)

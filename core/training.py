@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from core.config import TrainConfig
+from core.config import TrainConfig, batches_per_epoch
 from core.data import DataSplit, ToyDataset, load_dataset
 from core.devices import resolve_device
 from core.errors import TrainingError
@@ -38,10 +38,6 @@ def _accuracy_and_loss(model: NeuralNetwork, X: torch.Tensor, y: torch.Tensor, w
                 loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
             correct += (torch.argmax(logits, dim=1) == yb).sum().item()
     return correct / n, loss_sum / n
-
-
-def batches_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
-    return n // batch_size if drop_last else math.ceil(n / batch_size)
 
 
 def _batches_or_refuse(n_train: int, cfg: TrainConfig) -> int:

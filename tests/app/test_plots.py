@@ -13,6 +13,7 @@ from app.plots import DRAWN_POINTS, GrowingBuffer, LossPlot, PeakLevels
 from app.predictions import PredictionsModel
 from app.session import PredictionTable
 from core.events import EpochEnd
+from tests.app.helpers import widget
 
 
 def _brute(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,3 +128,23 @@ def test_predictions_model_formats_cells_only_on_request_and_marks_wrong_rows(qt
     assert model.data(model.index(1, 0), Qt.ItemDataRole.BackgroundRole) is not None  # wrong: shaded
     model.set_table(None)
     assert (model.rowCount(), model.columnCount()) == (0, 0)
+
+
+def test_a_run_lays_out_its_axes_at_the_click(window, qtbot, train):
+    loss_vb = window.loss_plot.getPlotItem().getViewBox()
+    acc_vb = window.accuracy_plot.getPlotItem().getViewBox()
+    with qtbot.waitSignal(window.controller.runFinished, timeout=30_000):
+        assert window.start_training()
+        # Before the worker has sent anything: the book's 3 epochs of 2 batches are already on the axes.
+        (x0, x1), _ = loss_vb.viewRange()
+        assert x0 <= 1 and 6 <= x1 < 7
+        (e0, e1), _ = acc_vb.viewRange()
+        assert e0 <= 1 and 3 <= e1 < 3.5
+    assert window.loss_plot.batch_steps().tolist() == [1, 2, 3, 4, 5, 6]
+    widget(window, "epochsSpin").setValue(2)  # continuing: steps 7..10 and epochs 4..5 join the axes
+    with qtbot.waitSignal(window.controller.runFinished, timeout=30_000):
+        assert window.start_training()
+        (x0, x1), _ = loss_vb.viewRange()
+        assert x0 <= 1 and 10 <= x1 < 11
+        (e0, e1), _ = acc_vb.viewRange()
+        assert 5 <= e1 < 5.5
