@@ -38,6 +38,10 @@ MAX_DRAIN_INTERVAL_MS = 750
 # 25-70 ms). Past this, training goes on beside the GUI: a longer wait cost more throughput (0.84x
 # of headless against 0.92-0.94x, on a noisy 2-core machine) for little less latency.
 GUI_TURN_TIMEOUT_S = 0.02
+# The window repaints for a new run (cleared plots, new axes) before the worker starts building the
+# trainer; that first repaint costs more than a live update (20-40 ms on a slow machine, more the
+# first time in a process), and a worker that stopped waiting at GUI_TURN_TIMEOUT_S doubled it.
+START_TURN_TIMEOUT_S = 0.25
 # Decision regions are a grid of predictions made in the worker, and a repaint of the data plot: once
 # a second shows them change.
 REGION_INTERVAL_S = 1.0
@@ -117,10 +121,12 @@ class QtCallback(Callback):
         if gui_idle is None:
             self.gui_idle.set()
 
-    def wait_for_gui(self) -> None:
-        # A GUI that has not ended its turn in time is busy elsewhere (or its event loop is not
-        # running): go on, and stop waiting for this turn.
-        if not self.gui_idle.is_set() and not self.gui_idle.wait(GUI_TURN_TIMEOUT_S):
+    def wait_for_gui(self, timeout: float | None = None) -> None:
+        # A GUI that has not ended its turn in time (GUI_TURN_TIMEOUT_S unless told) is busy elsewhere
+        # (or its event loop is not running): go on, and stop waiting for this turn.
+        if timeout is None:
+            timeout = GUI_TURN_TIMEOUT_S
+        if not self.gui_idle.is_set() and not self.gui_idle.wait(timeout):
             self.gui_idle.set()
 
     def on_train_start(self, info: TrainStart) -> None:
@@ -243,8 +249,10 @@ def prepare_torch() -> None:
         try:
             import torch._dynamo  # noqa: F401
         finally:
+            # Frozen before the collector is back on: enabled first, the next allocation would start
+            # a full collection of everything the import made (170 ms with the lock held).
+            gc.freeze()
             gc.enable()
-        gc.freeze()
         _prepared = True
 
 
@@ -281,7 +289,8 @@ class TrainingWorker(QObject):
         try:
             for cb in self._callbacks:
                 if isinstance(cb, QtCallback):
-                    cb.wait_for_gui()  # the window's own start-of-run repaint first, then the heavy set-up
+                    # The window's own start-of-run repaint first, then the heavy set-up.
+                    cb.wait_for_gui(START_TURN_TIMEOUT_S)
             prepare_torch()
             trainer = self._make_trainer(self._callbacks)
             out.trainer = trainer

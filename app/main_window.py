@@ -41,6 +41,7 @@ from app.session import (
     same_model_shape,
     softmax,
 )
+from app.widgets import reserve_lines
 from core.config import GENERATED_DATASETS, ConfigError, TrainConfig, batches_per_epoch
 from core.devices import DeviceInfo, list_devices
 from core.errors import ArchitectureError, DataError, DeviceError, TrainingError
@@ -259,9 +260,9 @@ class MainWindow(QMainWindow):
         self.status_label.setToolTip("What is happening now.")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status_label.setMinimumHeight(44)
         self.status_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.status_label.setStyleSheet("QLabel { background: #f3f6fa; border: 1px solid #d0d7de; padding: 4px; }")
+        reserve_lines(self.status_label, 3)
 
         left = QWidget()
         left.setObjectName("leftPanel")

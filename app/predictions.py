@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.session import PredictionTable
+from app.widgets import reserve_lines
 
 WRONG = QColor(255, 205, 210)
 
@@ -115,6 +116,7 @@ class PredictionsPanel(QWidget):
         self.accuracy_label.setObjectName("predictionsAccuracyLabel")
         self.accuracy_label.setAccessibleName("Accuracy")
         self.accuracy_label.setWordWrap(True)
+        reserve_lines(self.accuracy_label, 2)
         layout.addWidget(self.accuracy_label)
 
         self.model = PredictionsModel(self)

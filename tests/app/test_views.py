@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QCoreApplication
+
 from tests.app.helpers import click, widget
 
 
@@ -63,3 +65,29 @@ def test_screenshot_script_writes_three_pngs(tmp_path, qapp):
     for name in ("before", "during", "after"):
         png = tmp_path / f"{name}.png"
         assert png.stat().st_size > 10_000, name
+
+
+def test_messages_of_up_to_three_lines_move_no_widget(window, qtbot):
+    """A status or accuracy text that wraps to fewer lines than the last one would shrink its label and
+    lay the panel out again, repainting every setting beside it just as a run starts."""
+    window.resize(1280, 800)
+    status, accuracy = widget(window, "statusLabel"), widget(window, "predictionsAccuracyLabel")
+    scroll = widget(window, "configScroll")
+    table = widget(window, "predictionsTable")
+
+    def geometry():
+        for _ in range(4):  # a relayout is posted, level by level up to the window: let it all happen
+            QCoreApplication.sendPostedEvents()
+        return status.geometry(), scroll.geometry(), accuracy.geometry(), table.geometry()
+
+    window._set_status("One line.")
+    window.predictions.clear("Short.")
+    before = geometry()
+    for text in ("Loading the data and building the model…", "a\nb\nc", window.status_text() * 3):
+        window._set_status(text)
+        assert geometry() == before, text
+    window.predictions.clear("first line\nsecond line")
+    assert geometry() == before
+    # A longer message is not cut off: the label grows.
+    window._set_status("\n".join(["line"] * 6))
+    assert geometry()[0].height() > before[0].height()
