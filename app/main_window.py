@@ -41,7 +41,7 @@ from app.session import (
     same_model_shape,
     softmax,
 )
-from app.widgets import reserve_lines
+from app.widgets import release_width, reserve_lines, set_steady_text
 from core.config import GENERATED_DATASETS, ConfigError, TrainConfig, batches_per_epoch
 from core.devices import DeviceInfo, list_devices
 from core.errors import ArchitectureError, DataError, DeviceError, TrainingError
@@ -735,12 +735,12 @@ class MainWindow(QMainWindow):
         run = self._run
         if run is None:
             return
-        self.epoch_label.setText(f"Epoch {run.epoch}/{self._epoch_total()} · batch {run.batch}/{run.batches_per_epoch}")
+        set_steady_text(self.epoch_label, f"Epoch {run.epoch}/{self._epoch_total()} · batch {run.batch}/{run.batches_per_epoch}")
         speed = run.samples / run.elapsed if run.elapsed > 0 else 0.0
-        self.speed_label.setText(f"{speed:,.0f} samples/s")
+        set_steady_text(self.speed_label, f"{speed:,.0f} samples/s")
         total = run.start.total_steps if run.start else 0
         left = run.elapsed / run.done * (total - run.done) if run.done and total else 0.0
-        self.time_label.setText(f"{format_duration(run.elapsed)} elapsed · {format_duration(left)} left")
+        set_steady_text(self.time_label, f"{format_duration(run.elapsed)} elapsed · {format_duration(left)} left")
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
@@ -938,6 +938,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(0)
         for label in (self.epoch_label, self.speed_label, self.time_label):
             label.setText("")
+            release_width(label)
         self.progress_bar.setFormat(IDLE_PROGRESS)
         self._update_controls()
         self._update_title()

@@ -17,3 +17,20 @@ def reserve_lines(label: QLabel, lines: int) -> None:
     label.setText("\n".join(["X"] * lines))
     label.setMinimumHeight(label.sizeHint().height())
     label.setText(text)
+
+
+def set_steady_text(label: QLabel, text: str) -> None:
+    """Set a status field's text without letting the field get narrower (see `release_width`).
+
+    A field whose width follows its text ("batch 99/500", then "batch 100/500") lays the status bar out
+    again at nearly every update, repainting every field in it; it grows to the widest text instead.
+    """
+    label.setText(text)
+    width = label.sizeHint().width()
+    if width > label.minimumWidth():
+        label.setMinimumWidth(width)
+
+
+def release_width(label: QLabel) -> None:
+    """Let a field set with `set_steady_text` take its text's width again."""
+    label.setMinimumWidth(0)

@@ -48,3 +48,23 @@ def test_prepare_torch_freezes_and_is_idempotent():
     prepare_torch()
     prepare_torch()
     assert "torch._dynamo" in sys.modules and gc.isenabled() and gc.get_freeze_count() > 0
+
+
+def test_busy_meter_counts_what_the_training_thread_waits_as_lost():
+    import time
+
+    from core.config import TrainConfig
+    from core.events import Callback
+    from core.training import Trainer
+
+    computing = perf._BusyMeter()
+    result = perf._headless(TrainConfig(epochs=30), computing)
+    assert result.status == "finished" and 0 < computing.cpu and 0 < computing.share <= 1.05
+
+    class Waits(Callback):  # as a training thread held while the GUI takes its turn
+        def on_batch_end(self, event) -> None:
+            time.sleep(0.01)
+
+    waiting = perf._BusyMeter()
+    Trainer(TrainConfig(epochs=30), [waiting.callback, Waits()], threads=1).fit()
+    assert waiting.share < 0.5 and waiting.share < computing.share

@@ -91,3 +91,16 @@ def test_messages_of_up_to_three_lines_move_no_widget(window, qtbot):
     # A longer message is not cut off: the label grows.
     window._set_status("\n".join(["line"] * 6))
     assert geometry()[0].height() > before[0].height()
+
+
+def test_status_fields_do_not_narrow_while_numbers_change(window, qtbot):
+    from app.widgets import set_steady_text
+
+    label = widget(window, "epochLabel")
+    set_steady_text(label, "Epoch 10/12 · batch 100/500")
+    wide = label.minimumWidth()
+    assert wide >= label.fontMetrics().horizontalAdvance("Epoch 10/12 · batch 100/500")
+    set_steady_text(label, "Epoch 1/12 · batch 1/500")
+    assert label.minimumWidth() == wide and label.text() == "Epoch 1/12 · batch 1/500"
+    window.reset_model()  # a reset lets the fields fit their text again
+    assert label.minimumWidth() == 0 and label.text() == ""
