@@ -20,6 +20,8 @@ import tempfile
 import threading
 import time
 
+from core.events import Callback
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 TICK_MS = 5
@@ -148,7 +150,7 @@ def _settle(seconds: float) -> None:
     loop.exec()
 
 
-class _BusyMeter:
+class _BusyMeter(Callback):
     """A trainer callback (it runs in the training thread) that measures what share of a run's wall
     time the training thread spent computing: its CPU time over the wall time, from the run's start to
     its end. Time it spent waiting (for the GUI's turn, for the interpreter lock) is the share it lost.
@@ -158,20 +160,14 @@ class _BusyMeter:
     compare the machine's moments as much as the app against headless."""
 
     def __init__(self):
-        from core.events import Callback
-
-        meter = self
-
-        class _Hooks(Callback):
-            def on_train_start(self, info) -> None:
-                meter._cpu0, meter._wall0 = time.thread_time(), time.perf_counter()
-
-            def on_train_end(self, result) -> None:
-                meter.cpu = time.thread_time() - meter._cpu0
-                meter.wall = time.perf_counter() - meter._wall0
-
-        self.callback = _Hooks()
         self.cpu = self.wall = float("nan")
+
+    def on_train_start(self, info) -> None:
+        self._cpu0, self._wall0 = time.thread_time(), time.perf_counter()
+
+    def on_train_end(self, result) -> None:
+        self.cpu = time.thread_time() - self._cpu0
+        self.wall = time.perf_counter() - self._wall0
 
     @property
     def share(self) -> float:
@@ -182,7 +178,7 @@ def _headless(cfg, meter: _BusyMeter | None = None):
     """The same engine in a plain thread, as in the app, with one intra-op thread."""
     from core.training import Trainer
 
-    callbacks = [meter.callback] if meter is not None else []
+    callbacks = [meter] if meter is not None else []
     out = {}
     th = threading.Thread(target=lambda: out.setdefault("result", Trainer(cfg, callbacks, threads=1).fit()))
     th.start()
@@ -220,7 +216,7 @@ def measure_training(cfg, repeats: int) -> dict:
         _gui_run(window, later)
         gui, head, ratios, busy, cpu = [], [], [], [], []
         app_meter, head_meter = _BusyMeter(), _BusyMeter()
-        window.controller.extra_callbacks.append(app_meter.callback)
+        window.controller.extra_callbacks.append(app_meter)
         for i in range(repeats):
             window.reset_model()
             if i % 2:
@@ -235,7 +231,7 @@ def measure_training(cfg, repeats: int) -> dict:
             busy.append(app_meter.share / head_meter.share)
             # CPU seconds per sample, headless over app: the machine's speed moving between the two runs.
             cpu.append((head_meter.cpu / h.samples_per_second / h.elapsed) / (app_meter.cpu / g.samples_per_second / g.elapsed))
-        window.controller.extra_callbacks.remove(app_meter.callback)
+        window.controller.extra_callbacks.remove(app_meter)
         window.close()
         app.processEvents()
     return {

@@ -66,5 +66,5 @@ def test_busy_meter_counts_what_the_training_thread_waits_as_lost():
             time.sleep(0.01)
 
     waiting = perf._BusyMeter()
-    Trainer(TrainConfig(epochs=30), [waiting.callback, Waits()], threads=1).fit()
+    Trainer(TrainConfig(epochs=30), [waiting, Waits()], threads=1).fit()
     assert waiting.share < 0.5 and waiting.share < computing.share

@@ -83,7 +83,9 @@ def test_messages_of_up_to_three_lines_move_no_widget(window, qtbot):
     window._set_status("One line.")
     window.predictions.clear("Short.")
     before = geometry()
-    for text in ("Loading the data and building the model…", "a\nb\nc", window.status_text() * 3):
+    from app.main_window import IDLE_TEXT  # wraps to two or three lines in the status line
+
+    for text in ("Loading the data and building the model…", "a\nb\nc", IDLE_TEXT):
         window._set_status(text)
         assert geometry() == before, text
     window.predictions.clear("first line\nsecond line")
