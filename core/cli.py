@@ -1,4 +1,4 @@
-"""The headless command line: train, inspect, predict and bench, with one `error:` line and exit 2 on any failure."""
+"""The headless command line: train, inspect, predict, batches, script and bench, with one `error:` line and exit 2 on any failure."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m core", description="Torch Playground engine: train, inspect and use models without a screen."
     )
-    sub = parser.add_subparsers(dest="command", metavar="{train,inspect,predict,bench}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{train,inspect,predict,batches,script,bench}", parser_class=_Parser)
 
     train = sub.add_parser("train", help="train a model (defaults: the book's Appendix A run)")
     train.add_argument("--config", metavar="RUN.json", help="a JSON file of config fields")
@@ -67,15 +67,44 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="the book's DataLoader loop against the engine: samples/s and ratios")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
     bench.add_argument("--repeats", type=int, default=3, help="timed repeats per case; the best is kept")
+
+    batches = sub.add_parser("batches", help="the training samples of each batch, epoch by epoch, as the run draws them")
+    _add_config_arguments(batches)
+    batches.add_argument("--epochs", type=int, default=3, metavar="N", help="how many epochs to show (default 3)")
+    batches.add_argument("--json", action="store_true", help="print one JSON object")
+
+    script = sub.add_parser("script", help="write the book-style PyTorch script that trains this config")
+    _add_config_arguments(script)
+    script.add_argument("--out", metavar="train.py", help="write the script here (default: print it)")
     return parser
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="RUN.json", help="a JSON file of config fields")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one field; dotted keys (dataset.name=moons); VALUE is read as JSON when it parses",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
         if args.command is None:
-            raise CliError("choose a command: train, inspect, predict or bench (see python -m core --help)")
-        return {"train": _train, "inspect": _inspect, "predict": _predict, "bench": _bench}[args.command](args)
+            raise CliError("choose a command: train, inspect, predict, batches, script or bench (see python -m core --help)")
+        commands = {
+            "train": _train,
+            "inspect": _inspect,
+            "predict": _predict,
+            "batches": _batches,
+            "script": _script,
+            "bench": _bench,
+        }
+        return commands[args.command](args)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except KeyboardInterrupt:
@@ -136,7 +165,8 @@ class _Printer(Callback):
     def on_batch_end(self, e: BatchEnd) -> None:
         if not self.quiet:
             print(
-                f"Epoch: {e.epoch:03d}/{self.total_epochs:03d} | Batch {e.batch:03d}/{e.batches_per_epoch:03d} "
+                # The book's line: its batch_idx comes from enumerate, so batches count from 000.
+                f"Epoch: {e.epoch:03d}/{self.total_epochs:03d} | Batch {e.batch - 1:03d}/{e.batches_per_epoch:03d} "
                 f"| Train Loss: {e.loss:.2f}"
             )
 
@@ -313,3 +343,66 @@ def _bench(args) -> int:
     from core.bench import run_bench
 
     return run_bench(quick=args.quick, repeats=args.repeats)
+
+
+# --- batches / script -----------------------------------------------------------------------------
+
+
+def _batches(args) -> int:
+    from core.batches import batch_plan, describe_plan
+    from core.errors import DataError, TrainingError
+
+    if args.epochs < 1:
+        raise CliError(f"--epochs must be at least 1, got {args.epochs}")
+    cfg = _load_config(args)
+    try:
+        plan = batch_plan(cfg, args.epochs)
+    except (ConfigError, DataError, TrainingError):
+        raise
+    except ValueError as exc:  # a plan too large to list
+        raise CliError(f"--epochs {args.epochs}: {exc}") from None
+    if args.json:
+        print(json.dumps(plan.to_dict()))
+    else:
+        print("\n".join(describe_plan(plan, cfg)))
+    return 0
+
+
+def _script(args) -> int:
+    from core.script import render_script
+
+    cfg = _load_config(args)
+    if cfg.dataset.name in ("csv", "iris", "digits"):
+        from core.data import load_dataset
+
+        load_dataset(cfg.dataset)  # the file the script reads must be readable now, not only when it runs
+    text = render_script(cfg)
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    _write_text_atomic(args.out, text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _write_text_atomic(path: str, text: str) -> None:
+    """Write a temporary file beside `path`, flush, fsync, then os.replace: a failed write leaves the old file."""
+    target = os.path.abspath(path)
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise CliError(f"--out {path}: the folder {folder} does not exist")
+    if os.path.isdir(target):
+        raise CliError(f"--out {path} is a folder; give a file name such as train.py")
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        # os.open with 0o666: the file gets the usual permissions (umask applied), unlike mkstemp's 0o600.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise CliError(f"--out {path}: cannot write it ({exc.strerror or exc})") from None

@@ -51,6 +51,36 @@ def _batches_or_refuse(n_train: int, cfg: TrainConfig) -> int:
     return n
 
 
+def seeded_model_and_generator(cfg: TrainConfig, num_features: int, num_classes: int) -> tuple[NeuralNetwork, torch.Generator]:
+    """The run's model and the generator its shuffles draw from.
+
+    The book: torch.manual_seed(seed) right before the model is built; the shuffles then draw from
+    the same global stream, after the model's initialisation has consumed its share. We copy that
+    stream into a private generator so that anything else using torch's global RNG between runs
+    cannot change our shuffles. (The global generator is left where the model's construction left it.)
+    """
+    model = build_model(num_features, num_classes, cfg.hidden_sizes, cfg.activation, cfg.seed)
+    generator = torch.Generator()
+    generator.set_state(torch.get_rng_state())
+    return model, generator
+
+
+def epoch_order(generator: torch.Generator, n: int, shuffle: bool) -> torch.Tensor | None:
+    """Draw one epoch's sample order from `generator` exactly as iterating `DataLoader(shuffle=shuffle)`
+    over n samples draws from the global generator.
+
+    Returns the permutation (int64, on the cpu), or None without shuffle (the order is 0..n-1).
+    num_workers does not change the draws: the main process draws the indices, workers only load them.
+    """
+    # DataLoader's iterator draws a base seed for its workers first, even with none.
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+    if not shuffle:
+        return None
+    # RandomSampler(generator=None): one draw seeds a fresh generator for randperm.
+    seed = int(torch.empty((), dtype=torch.int64).random_(generator=generator).item())
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
 class Trainer:
     """Train the book's MLP on a config's data, reporting through callbacks.
 
@@ -79,12 +109,7 @@ class Trainer:
             raise TrainingError("the training split is empty: lower dataset.test_fraction or use more samples")
         self.batches_per_epoch = _batches_or_refuse(n_train, cfg)
         self.device = resolve_device(cfg.device, probe)
-        # The book: torch.manual_seed(seed) right before the model is built; the shuffles then
-        # draw from the same global stream. We copy that stream into a private generator so that
-        # anything else using torch's global RNG between runs cannot change our shuffles.
-        self.model = build_model(self.data.num_features, self.data.num_classes, cfg.hidden_sizes, cfg.activation, cfg.seed)
-        self._generator = torch.Generator()
-        self._generator.set_state(torch.get_rng_state())
+        self.model, self._generator = seeded_model_and_generator(cfg, self.data.num_features, self.data.num_classes)
         if initial_state is not None:
             self._load_initial_state(initial_state)
         self.model.to(self.device)
@@ -166,15 +191,11 @@ class Trainer:
         if cfg.num_workers > 0:
             yield from self._dataloader_batches()
             return
-        g = self._generator
-        # DataLoader's iterator draws a base seed for its workers first, even with none.
-        torch.empty((), dtype=torch.int64).random_(generator=g)
         X, y = self._X_train, self._y_train
         n = X.shape[0]
-        if cfg.shuffle:
-            # RandomSampler(generator=None): one draw seeds a fresh generator for randperm.
-            seed = int(torch.empty((), dtype=torch.int64).random_(generator=g).item())
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
+        perm = epoch_order(self._generator, n, cfg.shuffle)
+        if perm is not None:
+            perm = perm.to(self.device)
             # One gather per epoch, then contiguous slices: the same rows in the same order as a
             # per-item __getitem__ plus collate, at a fraction of the cost.
             X, y = X[perm], y[perm]

@@ -27,8 +27,15 @@ def test_train_prints_the_books_run_and_writes_history(tmp_path, capsys):
     code, out, err = run(capsys, "train", "--history", str(hist))
     assert code == 0, err
     lines = [ln for ln in out.splitlines() if "| Batch" in ln]
-    assert [ln.rsplit(": ", 1)[1] for ln in lines] == ["0.75", "0.65", "0.44", "0.13", "0.03", "0.00"]
-    assert lines[0] == "Epoch: 001/003 | Batch 001/002 | Train Loss: 0.75"
+    # The book's lines exactly: its batch_idx comes from enumerate, 000 and 001 of 002.
+    assert lines == [
+        "Epoch: 001/003 | Batch 000/002 | Train Loss: 0.75",
+        "Epoch: 001/003 | Batch 001/002 | Train Loss: 0.65",
+        "Epoch: 002/003 | Batch 000/002 | Train Loss: 0.44",
+        "Epoch: 002/003 | Batch 001/002 | Train Loss: 0.13",
+        "Epoch: 003/003 | Batch 000/002 | Train Loss: 0.03",
+        "Epoch: 003/003 | Batch 001/002 | Train Loss: 0.00",
+    ]
     assert "Train accuracy: 1.00 | Test accuracy: 1.00" in out
     rows = list(csv.DictReader(hist.open()))
     assert [(r["epoch"], r["batch"], r["step"]) for r in rows] == [
@@ -48,6 +55,7 @@ def test_config_file_and_sets(tmp_path, capsys):
     code, out, _ = run(capsys, "train", "--config", str(run_json), "--set", "batch_size=8", "--set", "drop_last=false", "--quiet")
     assert code == 0
     assert "4 batches per epoch" in out and "| Batch" not in out
+    assert "Epoch: 002/002 | Train Loss: " in out  # --quiet keeps the per-epoch summary
 
 
 def test_book_state_dict_inspect_and_predict(tmp_path, capsys):
