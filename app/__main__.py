@@ -124,7 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         app, _window = launch(argv)
     except SystemExit as exc:  # --help, --version, a wrong option
         return int(exc.code or 0)
-    return int(app.exec())
+    code = int(app.exec())
+    # The window has closed and told its run and workers to stop: wait for them here, with no window
+    # left to freeze, so the process ends cleanly (a QThread destroyed while running aborts it).
+    from app.controller import stop_all_runs
+    from app.tasks import cancel_all
+
+    stop_all_runs()
+    cancel_all()
+    return code
 
 
 if __name__ == "__main__":

@@ -16,8 +16,12 @@ import numpy as np
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
+from app.model_views import DataPoints, PredictionTable, RegionSnapshot, data_points, decision_regions, predict_split
 from core.config import TrainConfig
+from core.errors import Cancelled
 from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
+
+__all__ = ["RegionSnapshot", "decision_regions", "drain", "QtCallback", "TrainingController"]
 
 if TYPE_CHECKING:  # torch is imported where used: the window is built (and shown) before torch loads
     from core.training import Trainer
@@ -45,7 +49,6 @@ START_TURN_TIMEOUT_S = 0.25
 # Decision regions are a grid of predictions made in the worker, and a repaint of the data plot: once
 # a second shows them change.
 REGION_INTERVAL_S = 1.0
-REGION_GRID = 90
 
 # Errors a person can fix from the settings; their message is shown as it is, without a type name.
 _USER_ERRORS = (ValueError, OSError)
@@ -70,17 +73,6 @@ def stop_all_runs(timeout_ms: int = 5000) -> None:
 atexit.register(stop_all_runs)
 
 
-@dataclass(frozen=True)
-class RegionSnapshot:
-    """The model's predicted class and confidence over a grid of the 2-D feature plane (plain numpy)."""
-
-    step: int
-    x_range: tuple[float, float]
-    y_range: tuple[float, float]
-    predicted: np.ndarray  # int (ny, nx)
-    confidence: np.ndarray  # float (ny, nx), the winning class's probability
-
-
 @dataclass
 class RunOutcome:
     """What the worker leaves behind, in a plain object: the worker QObject is deleted when its thread ends."""
@@ -103,6 +95,8 @@ class Drained:
     epochs: list[EpochEnd]
     regions: RegionSnapshot | None
     result: TrainResult | None
+    points: DataPoints | None = None  # the run's data, sampled for the scatter (sent once, at its start)
+    predictions: PredictionTable | None = None  # the model's predictions at the run's end
 
 
 class QtCallback(Callback):
@@ -116,6 +110,7 @@ class QtCallback(Callback):
         self.trainer: Trainer | None = None
         self._regions = regions
         self._last_region = 0.0
+        self._bounds = None  # the data's 2-D bounds, taken once a run
         # Cleared by the GUI thread while it updates and repaints; the loop waits for it between batches.
         self.gui_idle = gui_idle if gui_idle is not None else threading.Event()
         if gui_idle is None:
@@ -131,6 +126,11 @@ class QtCallback(Callback):
 
     def on_train_start(self, info: TrainStart) -> None:
         self.events.append(info)
+        if self.trainer is not None:
+            # Sampled here, in the worker: a split of millions of rows never reaches the GUI thread.
+            points = data_points(self.trainer.data, self.trainer.cfg.dataset)
+            self._bounds = points.bounds
+            self.events.append(points)
         if self._regions:
             self._push_regions(force=True)
 
@@ -147,6 +147,8 @@ class QtCallback(Callback):
     def on_train_end(self, result: TrainResult) -> None:
         if self._regions:
             self._push_regions(force=True)
+        if self.trainer is not None and self._regions:
+            self.events.append(predict_split(self.trainer))
         self.events.append(result)
 
     def _push_regions(self, force: bool = False) -> None:
@@ -154,46 +156,15 @@ class QtCallback(Callback):
         if self.trainer is None or (not force and now - self._last_region < REGION_INTERVAL_S):
             return
         self._last_region = now
-        snap = decision_regions(self.trainer)
+        snap = decision_regions(self.trainer, bounds=self._bounds)
         if snap is not None:
             self.events.append(snap)
-
-
-def decision_regions(trainer: Trainer, grid: int = REGION_GRID) -> RegionSnapshot | None:
-    """Predict every point of a grid over the (model-space) training data; None unless the data is 2-D."""
-    import torch
-
-    data = trainer.data
-    if data.num_features != 2 or data.X_train.shape[0] == 0:
-        return None
-    X = torch.cat([data.X_train, data.X_test]) if data.X_test.shape[0] else data.X_train
-    lo = X.min(dim=0).values.tolist()
-    hi = X.max(dim=0).values.tolist()
-    pad = [max((h - lo_) * 0.1, 0.5) for lo_, h in zip(lo, hi, strict=True)]
-    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], grid, dtype=np.float32)
-    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], grid, dtype=np.float32)
-    gx, gy = np.meshgrid(xs, ys)
-    pts = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
-    model = trainer.model
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        probs = torch.softmax(model(pts.to(trainer.device)).float(), dim=1).cpu()
-    model.train(was_training)
-    conf, pred = probs.max(dim=1)
-    return RegionSnapshot(
-        step=trainer.steps,
-        x_range=(float(xs[0]), float(xs[-1])),
-        y_range=(float(ys[0]), float(ys[-1])),
-        predicted=pred.numpy().reshape(grid, grid),
-        confidence=conf.numpy().reshape(grid, grid),
-    )
 
 
 def drain(events: collections.deque) -> Drained:
     """Take everything buffered so far (only what was there when called, so a busy worker cannot starve the GUI)."""
     n = len(events)
-    start = last_batch = result = regions = None
+    start = last_batch = result = regions = points = predictions = None
     steps: list[int] = []
     losses: list[float] = []
     samples = 0
@@ -212,6 +183,10 @@ def drain(events: collections.deque) -> Drained:
             start = ev
         elif isinstance(ev, RegionSnapshot):
             regions = ev
+        elif isinstance(ev, DataPoints):
+            points = ev
+        elif isinstance(ev, PredictionTable):
+            predictions = ev
         elif isinstance(ev, TrainResult):
             result = ev
     return Drained(
@@ -223,6 +198,8 @@ def drain(events: collections.deque) -> Drained:
         epochs=epochs,
         regions=regions,
         result=result,
+        points=points,
+        predictions=predictions,
     )
 
 
@@ -260,8 +237,8 @@ class TrainingWorker(QObject):
     """Builds the trainer (it loads the data, which can fail) and runs `fit` in the worker thread.
 
     From the worker thread it touches no Qt at all: it leaves its outcome in a plain RunOutcome and
-    sets `outcome.done`. Its `failed(str)` and `finished()` signals are emitted by `report()`, which
-    the controller calls in the GUI thread once `done` is set.
+    sets `outcome.done`. Its `finished()` signal is emitted by `report()`, which the controller calls in
+    the GUI thread once `done` is set (the controller reports a failure itself).
 
     Why not emit from the worker thread: a Qt call made from Python holds the GIL while it takes Qt's
     internal locks, and the GUI thread can hold one of those locks while it waits for the GIL (for
@@ -271,7 +248,6 @@ class TrainingWorker(QObject):
     back to the GUI thread with moveToThread.
     """
 
-    failed = Signal(str)
     finished = Signal()
 
     def __init__(self, make_trainer: Callable[[Sequence[Callback]], Trainer], callbacks: Sequence[Callback],
@@ -298,6 +274,8 @@ class TrainingWorker(QObject):
                 if isinstance(cb, QtCallback):
                     cb.trainer = trainer
             out.result = trainer.fit(self._stop, self._pause)
+        except Cancelled:  # stopped (or the window closed) while the data was being made
+            pass
         except _USER_ERRORS as exc:
             out.error = str(exc) or type(exc).__name__
         except Exception as exc:  # noqa: BLE001 - any failure must reach the window, never kill the thread silently
@@ -307,9 +285,7 @@ class TrainingWorker(QObject):
             out.done.set()
 
     def report(self) -> None:
-        """GUI thread, after `outcome.done`: failed(message) on an error, then always finished()."""
-        if self.outcome.error is not None:
-            self.failed.emit(self.outcome.error)
+        """GUI thread, after `outcome.done`: finished()."""
         self.finished.emit()
 
 
@@ -378,7 +354,7 @@ class TrainingController(QObject):
             def make_trainer(callbacks: Sequence[Callback]) -> Trainer:
                 from core import training  # in the worker thread; looked up at call time (tests swap it)
 
-                return training.Trainer(cfg, callbacks, threads=1)
+                return training.Trainer(cfg, callbacks, threads=1, cancel=self.stop_event)
         self.stop_event = threading.Event()
         self.pause_event = threading.Event()
         self.trainer = None
@@ -444,7 +420,7 @@ class TrainingController(QObject):
         self._gui_idle.set()
         _LIVE_RUNS.pop(id(self), None)
         self._timer.stop()
-        worker.report()  # failed(message) when it failed; finished() -> thread.quit()
+        worker.report()  # finished() -> thread.quit()
         thread.quit()
         thread.wait()  # releases the GIL; the thread only has to leave its event loop
         for obj in (worker, thread):

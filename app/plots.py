@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGraphicsItem
 
+from app.model_views import DataPoints
 from core.events import EpochEnd
 from core.history import History
 
@@ -370,6 +371,9 @@ class AccuracyPlot(pg.PlotWidget):
         for curve in (self.train_curve, self.test_curve):
             _drawn_as_given(curve)
         self._whole_epochs: bool | None = None  # the bottom axis's tick spacing, as last set
+        # Whole-epoch ticks follow the range on screen, not the data: an emptied plot keeps its last
+        # range, and ticks at every epoch over 30 epochs were drawn on top of each other.
+        item.getViewBox().sigXRangeChanged.connect(self._on_x_range)
         self._epochs = GrowingBuffer(np.float64)
         self._train = GrowingBuffer(np.float64)
         self._test = GrowingBuffer(np.float64)
@@ -401,17 +405,22 @@ class AccuracyPlot(pg.PlotWidget):
         """Fix the x axis to epochs 1..last_epoch for the run: the curves grow across it, and the axis
         and its grid are not drawn again at every epoch."""
         self.getPlotItem().setXRange(1, max(last_epoch, 2), padding=0.04)
-        self._set_ticks(max(last_epoch, 2) - 1)
 
     def end_run(self) -> None:
         self.getPlotItem().enableAutoRange(axis="x", enable=True)
-        x = self._epochs.view()
-        self._set_ticks(x[-1] - x[0] if len(x) else 0)
+
+    def tick_spacing(self) -> float | None:
+        """The bottom axis's forced major tick spacing (1 = every epoch), or None for pyqtgraph's own."""
+        spacing = self.getPlotItem().getAxis("bottom")._tickSpacing
+        return spacing[0][0] if spacing else None
+
+    def _on_x_range(self, _box, x_range) -> None:
+        self._set_ticks(x_range[1] - x_range[0])
 
     def _set_ticks(self, span: float) -> None:
         # Whole epochs only: "1.5" on an epoch axis means nothing. Set only on a change: setting
         # it makes the axis (and grid) draw itself again.
-        whole = span <= 12
+        whole = span <= 12.5
         if whole != self._whole_epochs:
             self._whole_epochs = whole
             axis = self.getPlotItem().getAxis("bottom")
@@ -419,8 +428,6 @@ class AccuracyPlot(pg.PlotWidget):
 
     def _redraw(self) -> None:
         x = self._epochs.view()
-        if self.getPlotItem().getViewBox().autoRangeEnabled()[0]:
-            self._set_ticks(x[-1] - x[0] if len(x) else 0)
         symbols = len(x) <= MAX_EPOCH_SYMBOLS
         test = self._test.view()
         self.train_curve.setData(x, self._train.view(), symbol="o" if symbols else None, symbolSize=6,
@@ -438,9 +445,6 @@ class DataPlot(pg.PlotWidget):
         "triangles: test samples; the colour is the true class. The shaded background is the class the model "
         "predicts there (stronger = more confident)."
     )
-    # More points than this are drawn as a sample: a scatter of 100k points is slow and unreadable.
-    MAX_POINTS = 2000
-
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("dataPlot")
@@ -479,27 +483,26 @@ class DataPlot(pg.PlotWidget):
         self.message.setPos(0.5, 0.5)
         self.getPlotItem().setRange(xRange=(0, 1), yRange=(0, 1))
 
-    def set_data(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
-                 feature_names: tuple[str, ...], class_count: int, standardized: bool, key=None) -> None:
-        """Show the points; data that is not 2-D gets a note instead. `key` names the data (see shown_key)."""
+    def set_points(self, points: DataPoints) -> None:
+        """Show a data set's points (sampled off the GUI thread); data that is not 2-D gets a note instead."""
         self.clear_data()
-        self.shown_key = key
-        if X_train.ndim != 2 or X_train.shape[1] != 2:
-            self.show_message(f"{X_train.shape[1]} features: the scatter shows 2-D data only")
+        self.shown_key = points.key
+        if points.num_features != 2:
+            self.show_message(f"{points.num_features} features: the scatter shows 2-D data only")
+            self.shown_key = points.key
             return
         self.is_2d = True
-        self._class_count = class_count
-        suffix = " (standardized)" if standardized else ""
+        self._class_count = points.class_count
+        suffix = " (standardized)" if points.standardized else ""
         item = self.getPlotItem()
-        item.setLabel("bottom", f"{feature_names[0]}{suffix}")
-        item.setLabel("left", f"{feature_names[1]}{suffix}")
-        self._scatter("train", X_train, y_train)
-        self._scatter("test", X_test, y_test)
-        X = np.concatenate([X_train, X_test]) if X_test.shape[0] else X_train
-        # Python floats: pyqtgraph compares float32 ranges with float64 limits and warns of overflow.
-        lo, hi = X.min(axis=0).astype(float).tolist(), X.max(axis=0).astype(float).tolist()
-        pad = [max((h - low) * 0.08, 0.25) for low, h in zip(lo, hi, strict=True)]
-        item.setRange(xRange=(lo[0] - pad[0], hi[0] + pad[0]), yRange=(lo[1] - pad[1], hi[1] + pad[1]), padding=0)
+        item.setLabel("bottom", f"{points.feature_names[0]}{suffix}")
+        item.setLabel("left", f"{points.feature_names[1]}{suffix}")
+        self._scatter("train", points.X_train, points.y_train)
+        self._scatter("test", points.X_test, points.y_test)
+        if points.bounds is not None:
+            (x0, x1), (y0, y1) = points.bounds
+            pad = [max((x1 - x0) * 0.08, 0.25), max((y1 - y0) * 0.08, 0.25)]
+            item.setRange(xRange=(x0 - pad[0], x1 + pad[0]), yRange=(y0 - pad[1], y1 + pad[1]), padding=0)
 
     def point_counts(self) -> tuple[int, int]:
         """(training, test) points drawn."""
@@ -519,9 +522,6 @@ class DataPlot(pg.PlotWidget):
         return scatter
 
     def _scatter(self, split: str, X: np.ndarray, y: np.ndarray) -> None:
-        if X.shape[0] > self.MAX_POINTS:
-            idx = np.linspace(0, X.shape[0] - 1, self.MAX_POINTS).astype(int)
-            X, y = X[idx], y[idx]
         # The book's 7 points want big markers; a thousand want small ones that do not hide each other.
         big = X.shape[0] <= 100
         is_test = split == "test"

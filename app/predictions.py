@@ -12,12 +12,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from app.session import PredictionTable
+from app.model_views import PredictionTable
 from app.widgets import reserve_lines
 
 WRONG = QColor(255, 205, 210)
@@ -157,6 +158,11 @@ class PredictionsPanel(QWidget):
         self.predict_result.setObjectName("predictResultLabel")
         self.predict_result.setAccessibleName("Prediction")
         self.predict_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # On a line of its own, wrapped, and never asking for width: a long message beside the box
+        # made the row as wide as the message and squeezed the accuracy plot next to this panel.
+        self.predict_result.setWordWrap(True)
+        self.predict_result.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        reserve_lines(self.predict_result, 2)
         self.evaluate_button = QPushButton("Evaluate")
         self.evaluate_button.setObjectName("evaluateButton")
         self.evaluate_button.setAccessibleName("Evaluate on the chosen data")
@@ -166,12 +172,12 @@ class PredictionsPanel(QWidget):
         )
         self.evaluate_button.setEnabled(False)
         self.predict_edit.setMinimumWidth(180)
-        row.addWidget(self.predict_edit, 2)
+        row.addWidget(self.predict_edit, 1)
         row.addWidget(self.predict_button)
-        row.addWidget(self.predict_result, 3)
         row.addWidget(self.evaluate_button)
         self.evaluate_button.clicked.connect(self.evaluateRequested)
         layout.addLayout(row)
+        layout.addWidget(self.predict_result)
         self.predict_button.clicked.connect(self._request)
         self.predict_edit.returnPressed.connect(self._request)
         self._current: PredictionTable | None = None
@@ -202,7 +208,7 @@ class PredictionsPanel(QWidget):
         self.accuracy_label.setText(note)
         self.predict_result.setText("")
 
-    def set_predictions(self, preds: PredictionTable | None, split: str = "test", note: str = "") -> None:
+    def set_predictions(self, preds: PredictionTable | None, note: str = "") -> None:
         if preds is None:
             self.clear(note or "No samples to predict.")
             return
@@ -213,7 +219,7 @@ class PredictionsPanel(QWidget):
         shown = "" if n == preds.total else f" (first {n} of {preds.total} rows shown)"
         acc = preds.accuracy
         acc_text = "n/a" if np.isnan(acc) else f"{acc * 100:.1f}%"
-        text = f"{split.capitalize()} accuracy: {acc_text} ({preds.correct}/{preds.total} correct){shown}"
+        text = f"{preds.split.capitalize()} accuracy: {acc_text} ({preds.correct}/{preds.total} correct){shown}"
         if note:
             text += f". {note}"
         self.accuracy_label.setText(text)

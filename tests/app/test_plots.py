@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 
 from app.plots import DRAWN_POINTS, GrowingBuffer, LossPlot, PeakLevels
 from app.predictions import PredictionsModel
-from app.session import PredictionTable
+from app.model_views import PredictionTable
 from core.events import EpochEnd
 from tests.app.helpers import widget
 

@@ -1,0 +1,179 @@
+"""Model-sized work (open, vet and bind a file, preview data, evaluate, save) on plain threads, reported back on a GUI timer.
+
+The work is a plain function `fn(cancel) -> result` that knows no Qt (Orange's way): it runs on a
+Python thread, checks the `cancel` event where it can, and leaves its result or exception in a
+`Task`. A timer in the GUI thread sees the task end and calls its `on_done(result)` or
+`on_error(exc)` there. No Qt call is ever made from the worker thread (see app/controller.py for why).
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
+
+from core.errors import Cancelled
+
+# How often the GUI looks for finished tasks: a person does not notice 15 ms.
+POLL_MS = 15
+# A task still going after this long gets the busy indicator (shorter ones would only flicker it).
+BUSY_AFTER_MS = 150
+
+_LIVE: set[Task] = set()
+
+
+class Task:
+    """One piece of work on its own thread: its cancel event, and its result or error once `done` is set."""
+
+    def __init__(self, fn: Callable[[threading.Event], Any], label: str, kind: str):
+        self.fn = fn
+        self.label = label  # shown while it is busy, e.g. "Opening model.pt…"
+        self.kind = kind  # a newer task of the same kind cancels this one ("preview", "open", ...)
+        self.cancel = threading.Event()
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.on_done: Callable[[Any], None] | None = None
+        self.on_error: Callable[[BaseException], None] | None = None
+        self.thread = threading.Thread(target=self._run, name=f"task-{kind}", daemon=False)
+
+    def _run(self) -> None:
+        try:
+            self.result = self.fn(self.cancel)
+        except BaseException as exc:  # noqa: BLE001 - every outcome is handed to the GUI thread
+            self.error = exc
+            if not isinstance(exc, (Cancelled, ValueError, OSError, MemoryError)):
+                traceback.print_exc()
+        finally:
+            self.done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+
+def cancel_all(timeout: float = 5.0) -> None:
+    """Cancel every task still going and wait for their threads (at exit)."""
+    for task in list(_LIVE):
+        task.cancel.set()
+    for task in list(_LIVE):
+        task.thread.join(timeout)
+    _LIVE.clear()
+
+
+atexit.register(cancel_all)
+
+
+class TaskRunner(QObject):
+    """Starts tasks and hands their outcomes to the GUI thread.
+
+    `busyChanged(bool, str)` says when some task has been running for more than BUSY_AFTER_MS (and
+    its label), and when none is left.
+    """
+
+    busyChanged = Signal(bool, str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._tasks: list[Task] = []
+        self._busy = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._poll)
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setSingleShot(True)
+        self._busy_timer.setInterval(BUSY_AFTER_MS)
+        self._busy_timer.timeout.connect(self._show_busy)
+
+    def submit(self, fn: Callable[[threading.Event], Any], *, kind: str, label: str = "",
+               on_done: Callable[[Any], None] | None = None,
+               on_error: Callable[[BaseException], None] | None = None, inline: bool = False) -> Task:
+        """Run `fn(cancel)` on a new thread; a running task of the same `kind` is cancelled (its outcome dropped).
+
+        `inline` runs it at once in this thread instead, callbacks included: for work known to be tiny
+        (the book's 7 points), where a thread would only add a frame of delay."""
+        self.cancel(kind)
+        task = Task(fn, label, kind)
+        task.on_done, task.on_error = on_done, on_error
+        if inline:
+            task._run()
+            self._report(task)
+            return task
+        self._tasks.append(task)
+        _LIVE.add(task)
+        task.thread.start()
+        self._timer.start()
+        if not self._busy and not self._busy_timer.isActive():
+            self._busy_timer.start()
+        return task
+
+    def cancel(self, kind: str | None = None) -> None:
+        """Cancel the tasks of `kind` (all when None) without waiting; their outcomes are dropped."""
+        for task in self._tasks:
+            if kind is None or task.kind == kind:
+                task.cancel.set()
+
+    def running(self, kind: str | None = None) -> bool:
+        return any(kind is None or t.kind == kind for t in self._tasks if not t.cancel.is_set())
+
+    def wait(self, task: Task, timeout_ms: int = 600_000) -> bool:
+        """Wait for `task` and its callbacks with the event loop running (what load_model(path) -> bool needs)."""
+        if task not in self._tasks:
+            return True
+        loop = QEventLoop()
+        poll = QTimer()
+        poll.setInterval(POLL_MS)
+        poll.timeout.connect(lambda: task not in self._tasks and loop.quit())
+        limit = QTimer()
+        limit.setSingleShot(True)
+        limit.timeout.connect(loop.quit)
+        poll.start()
+        limit.start(timeout_ms)
+        loop.exec()
+        poll.stop()
+        limit.stop()
+        return task not in self._tasks
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel everything and wait for the threads; no callback runs afterwards."""
+        self._timer.stop()
+        self._busy_timer.stop()
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
+            t.cancel.set()
+        for t in tasks:
+            t.thread.join(timeout)
+            _LIVE.discard(t)
+
+    def _poll(self) -> None:
+        finished = [t for t in self._tasks if t.done.is_set()]
+        for task in finished:
+            self._tasks.remove(task)
+            _LIVE.discard(task)
+            task.thread.join()
+            self._report(task)
+        if not self._tasks:
+            self._timer.stop()
+            self._busy_timer.stop()
+            if self._busy:
+                self._busy = False
+                self.busyChanged.emit(False, "")
+
+    @staticmethod
+    def _report(task: Task) -> None:
+        if task.cancel.is_set() or isinstance(task.error, Cancelled):
+            return
+        if task.error is not None:
+            if task.on_error is not None:
+                task.on_error(task.error)
+        elif task.on_done is not None:
+            task.on_done(task.result)
+
+    def _show_busy(self) -> None:
+        live = [t for t in self._tasks if not t.cancel.is_set()]
+        if live:
+            self._busy = True
+            self.busyChanged.emit(True, live[-1].label)

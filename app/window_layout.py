@@ -1,0 +1,167 @@
+"""The main window's widgets and their places: settings and run controls on the left, plots and predictions on the right, menus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QGridLayout, QLabel, QMainWindow, QMenu, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
+
+from app.config_panel import ConfigPanel
+from app.plots import AccuracyPlot, DataPlot, LossPlot
+from app.predictions import PredictionsPanel
+from app.run_status import RunStatus
+from app.widgets import reserve_lines
+
+
+@dataclass
+class Actions:
+    new: QAction
+    open: QAction
+    save: QAction
+    save_as: QAction
+    export: QAction
+    quit: QAction
+    about: QAction
+    recent_menu: QMenu
+
+
+def button(name: str, text: str, accessible: str, tooltip: str) -> QPushButton:
+    b = QPushButton(text)
+    b.setObjectName(name)
+    b.setAccessibleName(accessible)
+    b.setToolTip(tooltip)
+    return b
+
+
+def build(window: QMainWindow, config_panel: ConfigPanel) -> dict[str, QSplitter]:
+    """Lay the window out; sets its widget attributes (buttons, status, plots, predictions, run status)."""
+    w = window
+    w.config_panel = config_panel
+    scroll = QScrollArea()
+    scroll.setObjectName("configScroll")
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(config_panel)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    # Wide enough for the widest form row plus a vertical scroll bar (which appears when options are many).
+    bar_width = scroll.verticalScrollBar().sizeHint().width()
+    scroll.setMinimumWidth(max(config_panel.sizeHint().width(), 320) + bar_width + 2 * scroll.frameWidth() + 6)
+    w.config_scroll = scroll
+
+    w.train_button = button("trainButton", "Train", "Train", "Train the model with these settings (Ctrl+Return).")
+    w.train_button.setShortcut(QKeySequence("Ctrl+Return"))
+    w.train_button.setDefault(True)
+    w.train_button.setStyleSheet("QPushButton { font-weight: bold; padding: 6px 12px; }")
+    w.pause_button = button("pauseButton", "Pause", "Pause or resume",
+                            "Pause training between two batches; press again to resume.")
+    w.stop_button = button("stopButton", "Stop", "Stop",
+                           "Stop after the current batch. The weights trained so far are kept: you can "
+                           "save them or continue training later.")
+    w.reset_button = button("resetButton", "Reset", "Reset weights",
+                            "Forget the trained weights and curves. The next Train builds fresh weights "
+                            "from the seed, so the same settings give the same curve again.")
+    buttons = QGridLayout()
+    buttons.addWidget(w.train_button, 0, 0, 1, 2)
+    buttons.addWidget(w.pause_button, 1, 0)
+    buttons.addWidget(w.stop_button, 1, 1)
+    buttons.addWidget(w.reset_button, 2, 0, 1, 2)
+
+    status = w.status_label = QLabel()
+    status.setObjectName("statusLabel")
+    status.setAccessibleName("Status")
+    status.setToolTip("What is happening now.")
+    status.setWordWrap(True)
+    status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    status.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+    status.setStyleSheet("QLabel { background: #f3f6fa; border: 1px solid #d0d7de; padding: 4px; }")
+    reserve_lines(status, 3)
+
+    left = QWidget()
+    left.setObjectName("leftPanel")
+    lv = QVBoxLayout(left)
+    lv.setContentsMargins(6, 6, 6, 6)
+    lv.addWidget(scroll, 1)
+    lv.addLayout(buttons)
+    lv.addWidget(status)
+
+    w.loss_plot = LossPlot()
+    w.accuracy_plot = AccuracyPlot()
+    w.data_plot = DataPlot()
+    w.predictions = PredictionsPanel()
+
+    top = QSplitter(Qt.Orientation.Horizontal)
+    top.addWidget(w.loss_plot)
+    top.addWidget(w.data_plot)
+    top.setStretchFactor(0, 3)
+    top.setStretchFactor(1, 2)
+    bottom = QSplitter(Qt.Orientation.Horizontal)
+    bottom.addWidget(w.accuracy_plot)
+    bottom.addWidget(w.predictions)
+    bottom.setStretchFactor(0, 2)
+    bottom.setStretchFactor(1, 3)
+    right = QSplitter(Qt.Orientation.Vertical)
+    right.addWidget(top)
+    right.addWidget(bottom)
+    right.setStretchFactor(0, 3)
+    right.setStretchFactor(1, 2)
+
+    main = QSplitter(Qt.Orientation.Horizontal)
+    main.setObjectName("mainSplitter")
+    main.addWidget(left)
+    main.addWidget(right)
+    main.setStretchFactor(0, 0)
+    main.setStretchFactor(1, 1)
+    main.setCollapsible(0, False)
+    w.setCentralWidget(main)
+    # Starting sizes for 1280x800: the loss plot widest, the predictions table wide enough for its columns.
+    main.setSizes([360, 920])
+    right.setSizes([450, 300])
+    top.setSizes([560, 380])
+    bottom.setSizes([400, 540])
+    w.run_status = RunStatus(w.statusBar())
+    return {"main": main, "right": right, "top": top, "bottom": bottom}
+
+
+def build_menus(window: QMainWindow, slots) -> Actions:
+    """The File and Help menus; `slots` has on_new, on_open, on_save, on_save_as, on_export, close, show_about."""
+    file_menu = window.menuBar().addMenu("&File")
+    file_menu.setObjectName("fileMenu")
+
+    def action(name: str, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        a = QAction(text, window)
+        a.setObjectName(name)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        a.setStatusTip(tip)
+        a.setToolTip(tip)
+        a.triggered.connect(slot)
+        return a
+
+    actions = Actions(
+        new=action("actionNew", "&New", slots.on_new, QKeySequence.StandardKey.New,
+                   "Start over with the book's settings and no model."),
+        open=action("actionOpen", "&Open Model…", slots.on_open, "Ctrl+O",
+                    "Open a .pt/.pth file: this app's model files or a bare state_dict."),
+        save=action("actionSave", "&Save Model", slots.on_save, "Ctrl+S",
+                    "Save the model with its settings, curves and optimizer state."),
+        save_as=action("actionSaveAs", "Save Model &As…", slots.on_save_as, "Ctrl+Shift+S", "Save the model to a new file."),
+        export=action("actionExportWeights", "&Export Weights…", slots.on_export,
+                      tip="Write only the state_dict, exactly what the book's torch.save(model.state_dict(), 'model.pth') writes."),
+        quit=action("actionQuit", "&Quit", slots.close, QKeySequence.StandardKey.Quit, "Close the app."),
+        about=action("actionAbout", "&About Torch Playground", slots.show_about, tip="Versions and the devices this machine has."),
+        recent_menu=QMenu("Recent &Models", window),
+    )
+    actions.recent_menu.setObjectName("recentMenu")
+    file_menu.addAction(actions.new)
+    file_menu.addAction(actions.open)
+    file_menu.addMenu(actions.recent_menu)
+    file_menu.addSeparator()
+    for a in (actions.save, actions.save_as, actions.export):
+        file_menu.addAction(a)
+    file_menu.addSeparator()
+    file_menu.addAction(actions.quit)
+    help_menu = window.menuBar().addMenu("&Help")
+    help_menu.setObjectName("helpMenu")
+    help_menu.addAction(actions.about)
+    return actions
