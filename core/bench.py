@@ -111,10 +111,6 @@ def _engine(cfg: TrainConfig, data) -> tuple[float, list[float]]:
     return time.perf_counter() - t0, list(trainer.history.batch_loss)
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def run_bench(quick: bool = False, repeats: int = 3) -> int:
     """Print samples/s of the three loops and the engine's ratios; exit 1 if the losses differ.
 
@@ -168,12 +164,12 @@ def run_bench(quick: bool = False, repeats: int = 3) -> int:
                 t, losses["book"] = _book_loop(cfg, data)
                 times["book"].append(t)
             steps = len(losses["engine"])
-            rate = {k: steps * bs / _median(v) for k, v in times.items()}
+            rate = {k: steps * bs / statistics.median(v) for k, v in times.items()}
             same = losses["engine"] == losses["book"] == losses["floor"]
             all_same &= same
             print(
                 f"{samples:>8} {bs:>5} | {rate['book']:>10,.0f} {rate['engine']:>11,.0f} {rate['floor']:>10,.0f} | "
-                f"{rate['engine'] / rate['book']:>10.2f}x {_median(pair_ratios):>11.3f}x | "
+                f"{rate['engine'] / rate['book']:>10.2f}x {statistics.median(pair_ratios):>11.3f}x | "
                 f"{'identical' if same else 'DIFFERENT'} ({steps} steps, {len(pair_ratios)} pairs)",
                 flush=True,
             )

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.config import ConfigError, TrainConfig, apply_overrides
+from core.errors import ArchitectureError, DataError, DeviceError, ModelFileError, TrainingError
 from core.events import BatchEnd, Callback, EpochEnd, TrainStart
 
 EXIT_ERROR = 2
@@ -115,14 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+# Errors whose message is already a sentence for a person.
+_WORDED = (CliError, ConfigError, DataError, TrainingError, DeviceError, ModelFileError, ArchitectureError)
+
+
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, (CliError, ConfigError)) or type(exc).__name__ in (
-        "DataError",
-        "TrainingError",
-        "DeviceError",
-        "ModelFileError",
-        "ArchitectureError",
-    ):
+    if isinstance(exc, _WORDED):
         return str(exc)
     if isinstance(exc, OSError):
         where = f" {exc.filename}" if exc.filename else ""
@@ -238,21 +237,11 @@ def _train(args) -> int:
         print(f"Train accuracy: {last.train_accuracy:.2f} | Test accuracy: {test}")
     print(f"{result.status}: {result.message} ({result.samples_per_second:,.0f} samples/s)")
     if args.out:
-        from core.checkpoint import save_model_file
+        from core.checkpoint import save_model_file, trainer_fields
 
-        data = trainer.data
-        save_model_file(
-            args.out,
-            model_state=trainer.state_dict_cpu(),
-            config=cfg.to_dict(),
-            history=trainer.history.to_dict(),
-            optimizer_state=trainer.optimizer.state_dict(),
-            standardizer=data.standardizer.to_dict() if data.standardizer is not None else None,
-            class_names=list(data.class_names),
-            feature_names=list(data.feature_names),
-        )
+        save_model_file(args.out, **trainer_fields(trainer))
         print(f"saved {args.out}")
-    if result.status in ("diverged", "failed"):
+    if result.status == "diverged":
         print(f"error: {result.message}", file=sys.stderr)
         return EXIT_ERROR
     return 0
@@ -276,8 +265,8 @@ def _inspect(args) -> int:
     }
     if m.class_names:
         info["class_names"] = list(m.class_names)
-    if m.history and len(m.history.get("batch_loss", [])):
-        info["trained_batches"] = len(m.history["batch_loss"])
+    if m.history is not None and len(m.history.batch_loss):
+        info["trained_batches"] = len(m.history.batch_loss)
     if args.json:
         print(json.dumps(info))
         return 0
@@ -296,7 +285,7 @@ def _inspect(args) -> int:
 
 
 def _parse_input(text: str, n_inputs: int) -> list[float]:
-    from core.data import DataError, parse_features
+    from core.data import parse_features
 
     try:
         return parse_features(text, n_inputs)
@@ -305,25 +294,14 @@ def _parse_input(text: str, n_inputs: int) -> list[float]:
 
 
 def _predict(args) -> int:
-    import torch
-
     from core.checkpoint import load_model_file
-    from core.data import Standardizer
+    from core.predict import predict
 
     m = load_model_file(args.model)
     rows = [_parse_input(t, m.architecture.inputs) for t in args.inputs]
-    model = m.architecture.build(m.activation or "relu")
-    model.load_state_dict(m.state_dict)
-    X = torch.tensor(rows, dtype=torch.float32)
-    if m.standardizer:
-        X = Standardizer.from_dict(m.standardizer).apply(X)
-    model.eval()
-    with torch.no_grad():
-        logits = model(X)
-        probs = torch.softmax(logits, dim=1)
+    p = predict(m.build_model(), rows, standardizer=m.standardizer)
     out = []
-    for row, lg, pr in zip(rows, logits.tolist(), probs.tolist(), strict=True):
-        k = max(range(len(pr)), key=pr.__getitem__)
+    for row, lg, pr, k in zip(rows, p.logits.tolist(), p.probabilities.tolist(), p.predicted.tolist(), strict=True):
         item = {"input": row, "logits": lg, "probabilities": pr, "predicted": k}
         if m.class_names and len(m.class_names) == len(pr):
             item["predicted_name"] = m.class_names[k]

@@ -3,6 +3,9 @@ mistake from a bug) before torch is loaded. Each is re-exported by the module th
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 
 class DataError(ValueError):
     """The data cannot be made or read; the message says why, naming the file, row and column where it can."""
@@ -18,3 +21,20 @@ class ArchitectureError(ValueError):
 
 class TrainingError(ValueError):
     """The run cannot start (or go on) as configured; the message says why and what to change."""
+
+
+class ModelFileError(Exception):
+    """A model file cannot be opened or saved; str() says what is wrong with which file.
+
+    `ModelFileError(path, reason)` reads "cannot open PATH: REASON"; `ModelFileError(message)` is
+    taken as the whole sentence. `.path` and `.reason` keep the parts.
+    """
+
+    def __init__(self, path: Any, reason: str | None = None, *, action: str = "open") -> None:
+        if reason is None:
+            self.path, self.reason = None, str(path)
+            super().__init__(self.reason)
+            return
+        self.path = os.fsdecode(path)
+        self.reason = reason
+        super().__init__(f"cannot {action} {self.path}: {reason}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,13 @@ class EpochEnd:
 
 @dataclass(frozen=True)
 class TrainResult:
-    status: str  # "finished", "stopped", "diverged" or "failed"
+    status: str  # "finished", "stopped" or "diverged"; a failure raises instead (callbacks see on_exception)
     message: str  # one sentence for a person
     epochs_completed: int  # epochs completed over the model's whole life
     steps: int  # batches over the model's whole life
     elapsed: float
     samples_per_second: float
     last_epoch: EpochEnd | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Callback:

@@ -17,6 +17,7 @@ from core.errors import TrainingError
 from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
 from core.history import History
 from core.model import NeuralNetwork, architecture_from_state_dict, build_model, count_parameters
+from core.predict import predict_logits
 
 # A loss this large is no longer learning; stopping here keeps the curve readable and the weights finite.
 EXPLODING_LOSS = 1e6
@@ -350,15 +351,8 @@ class Trainer:
     # --- using the model -----------------------------------------------------------------------
 
     def predict(self, X: torch.Tensor, raw: bool = True) -> torch.Tensor:
-        """Logits for rows of features; `raw` rows are standardized first when the data was."""
-        X = torch.as_tensor(X, dtype=torch.float32)
-        if raw and self.data.standardizer is not None:
-            X = self.data.standardizer.apply(X)
-        self.model.eval()
-        with torch.no_grad():
-            out = self.model(X.to(self.device)).cpu()
-        self.model.train()
-        return out
+        """Logits (float32, cpu) for rows of features; `raw` rows are standardized first when the data was."""
+        return predict_logits(self.model, X, standardizer=self.data.standardizer if raw else None)
 
     def state_dict_cpu(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}

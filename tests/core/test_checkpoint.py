@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 import torch
 
-import core.checkpoint as checkpoint
 from core.checkpoint import (
     FORMAT,
     VERSION,
@@ -29,9 +28,13 @@ from core.checkpoint import (
     atomic_torch_save,
     export_state_dict,
     load_model_file,
+    pickle_scan,
     save_model_file,
 )
-from core.config import TrainConfig
+from core.checkpoint import load as checkpoint_load
+from core.config import DatasetConfig, TrainConfig
+from core.events import EpochEnd
+from core.history import History
 from core.model import NeuralNetwork
 
 try:
@@ -93,14 +96,14 @@ def test_app_file_round_trip(tmp_path):
     model, optimizer = _trained_run()
     config = TrainConfig().with_changes(optimizer="adam", learning_rate=0.01, activation="relu")
     losses = np.linspace(1.0, 0.0, 1000)
-    epochs = [{"epoch": 1, "train_loss": 0.5, "train_accuracy": 1.0, "test_accuracy": None}]
+    epochs = [EpochEnd(epoch=1, step=1000, train_loss=0.5, test_loss=None, train_accuracy=1.0, test_accuracy=None, elapsed=2.0)]
     path = tmp_path / "run.pt"
 
     save_model_file(
         path,
         model_state=model.state_dict(),
         config=config,
-        history={"batch_loss": losses, "epochs": epochs},
+        history=History(losses, epochs),
         optimizer_state=optimizer.state_dict(),
         standardizer={"mean": np.array([0.5, -0.25]), "std": [1.0, 2.0]},
         class_names=["no", "yes"],
@@ -113,10 +116,9 @@ def test_app_file_round_trip(tmp_path):
     assert_same_weights(loaded.state_dict, model.state_dict())
     assert loaded.config == config.to_dict()
     assert loaded.activation == "relu"
-    assert isinstance(loaded.history["batch_loss"], np.ndarray)
-    assert loaded.history["batch_loss"].dtype == np.float64
-    np.testing.assert_array_equal(loaded.history["batch_loss"], losses)
-    assert loaded.history["epochs"] == epochs
+    assert isinstance(loaded.history, History)
+    np.testing.assert_array_equal(loaded.history.losses(), losses)
+    assert loaded.history.epochs == epochs
     assert loaded.standardizer == {"mean": [0.5, -0.25], "std": [1.0, 2.0]}
     assert loaded.class_names == ["no", "yes"]
     assert loaded.feature_names == ["x1", "x2"]
@@ -160,7 +162,46 @@ def test_batch_loss_is_stored_as_one_compact_tensor(tmp_path):
     assert isinstance(ckpt["history"]["batch_loss"], torch.Tensor)
     assert ckpt["history"]["batch_loss"].dtype == torch.float64
     assert path.stat().st_size < 8 * len(losses) + 50_000
-    np.testing.assert_array_equal(load_model_file(path).history["batch_loss"], losses)
+    np.testing.assert_array_equal(load_model_file(path).history.losses(), losses)
+
+
+def test_history_is_converted_once_and_the_dict_form_still_saves(tmp_path):
+    epoch = EpochEnd(epoch=1, step=2, train_loss=0.7, test_loss=0.6, train_accuracy=0.5, test_accuracy=1.0, elapsed=0.1)
+    history = History([0.75, 0.65], [epoch])
+    for given in (history, history.to_dict()):
+        path = tmp_path / "run.pt"
+        save_model_file(path, model_state=book_model().state_dict(), config=TrainConfig(), history=given)
+        loaded = load_model_file(path).history
+        assert isinstance(loaded, History)
+        assert list(loaded.batch_loss) == [0.75, 0.65] and loaded.epochs == [epoch]
+        # The file itself keeps the format every version wrote: one float64 tensor and a list of dicts.
+        stored = torch.load(path, weights_only=True)["history"]
+        assert stored["batch_loss"].dtype == torch.float64 and stored["epochs"] == [history.to_dict()["epochs"][0]]
+    with pytest.raises(ValueError, match="epoch record has no 'step'"):
+        save_model_file(
+            tmp_path / "bad.pt", model_state=book_model().state_dict(), config=TrainConfig(), history={"epochs": [{"epoch": 1}]}
+        )
+
+
+def test_trainer_fields_save_everything_a_trainer_knows(tmp_path):
+    from core.checkpoint import trainer_fields
+    from core.training import Trainer
+
+    trainer = Trainer(TrainConfig(dataset=DatasetConfig(name="iris", standardize=True), batch_size=16, epochs=2))
+    trainer.fit()
+    path = tmp_path / "run.pt"
+    save_model_file(path, **trainer_fields(trainer))
+    loaded = load_model_file(path)
+    assert loaded.warnings == ()
+    assert loaded.config == trainer.cfg.to_dict()
+    assert list(loaded.history.batch_loss) == list(trainer.history.batch_loss)
+    assert loaded.history.epochs == trainer.history.epochs
+    assert loaded.standardizer == trainer.data.standardizer.to_dict()
+    assert loaded.class_names == list(trainer.data.class_names)
+    assert loaded.feature_names == list(trainer.data.feature_names)
+    assert_same_weights(loaded.state_dict, trainer.state_dict_cpu())
+    fresh = Trainer(trainer.cfg, initial_state=loaded.state_dict, optimizer_state=loaded.optimizer_state)
+    assert fresh.optimizer.state_dict()["param_groups"] == trainer.optimizer.state_dict()["param_groups"]
 
 
 def test_export_is_what_the_books_save_writes(tmp_path):
@@ -330,6 +371,32 @@ def test_bad_metadata_is_ignored_with_a_warning(tmp_path, changes, field):
     assert getattr(loaded, field) is None
     assert len(loaded.warnings) == 1
     assert_same_weights(loaded.state_dict, hostile.mlp_state())
+
+
+def test_epoch_records_that_are_not_epochs_are_ignored_with_a_warning(tmp_path):
+    # Before History was read here, such a record came through as a dict and broke whoever rebuilt the History.
+    partial = {"batch_loss": torch.tensor([0.5], dtype=torch.float64), "epochs": [{"epoch": 1, "train_loss": 0.5}]}
+    loaded = load_model_file(_app_file(tmp_path, history=partial))
+    assert loaded.history is None
+    assert loaded.warnings == ("its training history could not be read and was ignored (an epoch record has no 'step')",)
+
+
+def test_old_files_history_opens(tmp_path):
+    # What the app has always written: the losses as a float64 tensor, each epoch as asdict(EpochEnd).
+    record = {"epoch": 1, "step": 2, "train_loss": 0.7, "test_loss": None, "train_accuracy": 1.0,
+              "test_accuracy": None, "elapsed": 0.25}  # fmt: skip
+    old = {"batch_loss": torch.tensor([0.75, 0.65], dtype=torch.float64), "epochs": [record]}
+    loaded = load_model_file(_app_file(tmp_path, history=old))
+    assert loaded.warnings == ()
+    assert list(loaded.history.batch_loss) == [0.75, 0.65] and loaded.history.epochs == [EpochEnd(**record)]
+
+
+def test_epoch_fields_are_every_field_of_epoch_end():
+    from dataclasses import fields
+
+    from core.checkpoint import app_format
+
+    assert list(app_format._EPOCH_FIELDS) == [f.name for f in fields(EpochEnd)]
 
 
 # --- atomic saves -------------------------------------------------------------------------------------
@@ -618,9 +685,15 @@ def test_model_file_error_forms():
     assert str(pickle.loads(pickle.dumps(full))) == str(full)
 
 
+def test_model_file_error_is_the_torch_free_engine_error():
+    import core.errors
+
+    assert ModelFileError is core.errors.ModelFileError
+
+
 def test_unexpected_errors_still_come_out_as_refusals(tmp_path, monkeypatch):
     torch.save(book_model().state_dict(), tmp_path / "m.pth")
-    monkeypatch.setattr(checkpoint, "_interpret", lambda *args: {}["boom"])
+    monkeypatch.setattr(checkpoint_load, "_interpret", lambda *args: {}["boom"])
     with pytest.raises(ModelFileError, match="could not be read"):
         load_model_file(tmp_path / "m.pth")
 
@@ -630,7 +703,7 @@ def test_unexpected_errors_still_come_out_as_refusals(tmp_path, monkeypatch):
 
 def test_every_torch_load_is_weights_only():
     forbidden = "weights_only=" + "False"
-    for path in [*sorted((REPO / "core").glob("*.py")), REPO / "tests" / "core" / "hostile.py", Path(__file__)]:
+    for path in [*sorted((REPO / "core").rglob("*.py")), REPO / "tests" / "core" / "hostile.py", Path(__file__)]:
         text = path.read_text(encoding="utf-8")
         assert forbidden not in text.replace(" ", ""), path
         for line in text.splitlines():
@@ -638,9 +711,19 @@ def test_every_torch_load_is_weights_only():
                 assert "weights_only=True" in line, f"{path.name}: {line.strip()}"
 
 
+def test_the_security_boundary_knows_nothing_of_models():
+    # safe_pickle and the modules it is built from import only each other: no model, layout or app format.
+    boundary = {"safe_pickle", "containers", "pickle_scan", "limits", "reasons"}
+    for name in boundary:
+        text = (REPO / "core" / "checkpoint" / f"{name}.py").read_text(encoding="utf-8")
+        imported = set(re.findall(r"^from (core[\w.]*) import", text, re.M)) | set(re.findall(r"^import (core[\w.]*)", text, re.M))
+        assert imported <= {f"core.checkpoint.{m}" for m in boundary}, (name, imported)
+        assert "layers." not in text and "Architecture" not in text, name
+
+
 def test_scan_reads_every_opcode_without_running_it():
     # The scanner models the pickle; a global inside a nested container is still seen.
     data = pickle.dumps({"a": [1, (2, {"b": hostile._Open("/nonexistent/x")})]}, protocol=2)
-    scan = checkpoint._scan_pickle(io.BytesIO(data))
+    scan = pickle_scan.scan_pickle(io.BytesIO(data))
     assert "io.open" in scan.globals or "_io.open" in scan.globals or "builtins.open" in scan.globals
     assert not os.path.exists("/nonexistent/x")

@@ -133,6 +133,25 @@ def test_errors_are_one_line_exit_2(capsys, argv, words):
     assert words in err
 
 
+def test_errors_are_recognised_by_type_not_by_name():
+    from core.cli import _describe
+    from core.errors import ModelFileError
+
+    class DataError(Exception):  # a stranger that shares an engine error's name
+        pass
+
+    assert _describe(ModelFileError("m.pt", "it is empty (0 bytes)")) == "cannot open m.pt: it is empty (0 bytes)"
+    assert _describe(DataError("oops")) == "unexpected DataError: oops"
+
+
+def test_train_out_then_inspect_counts_the_trained_batches(tmp_path, capsys):
+    out_path = tmp_path / "m.pt"
+    code, _, err = run(capsys, "train", "--quiet", "--out", str(out_path))
+    assert code == 0, err
+    code, out, _ = run(capsys, "inspect", str(out_path), "--json")
+    assert code == 0 and json.loads(out)["trained_batches"] == 6  # the book's 3 epochs of 2 batches
+
+
 def test_predict_input_errors(tmp_path, capsys):
     path = tmp_path / "m.pth"
     torch.save(NeuralNetwork(2, 2).state_dict(), path)
