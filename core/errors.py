@@ -38,3 +38,7 @@ class ModelFileError(Exception):
         self.path = os.fsdecode(path)
         self.reason = reason
         super().__init__(f"cannot {action} {self.path}: {reason}")
+
+
+class Cancelled(Exception):
+    """Work was asked to stop (a stop button, a closing window, newer settings) and ended without a result."""
