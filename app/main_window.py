@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 from app import window_layout
 from app.about import APP_NAME, about_text
 from app.config_panel import ConfigPanel
-from app.controller import Drained, TrainingController
+from app.controller import Drained, TrainingController, prepare_torch
 from app.model_state import ModelState
 from app.model_views import DataPoints, ModelViews
 from app.recent_files import RecentFiles
@@ -128,6 +128,10 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         self._update_title()
         self._set_status(idle_text(self._config_or_none()), "idle")
         if self._torch_ready:
+            # torch is here already (tests, create_window): pay its one-time lazy imports now, before the
+            # window is shown, rather than in a worker later, where imports hold the interpreter lock
+            # for up to 150 ms at a time and the GUI would stall (the app does this behind the window).
+            prepare_torch()
             self._refresh_views()
         else:
             self.data_plot.show_message("loading PyTorch…")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.model_views import ModelViews, model_views, softmax
+from app.model_views import ModelViews, model_views
 from core.config import ConfigError, TrainConfig
 from core.errors import ArchitectureError, Cancelled, DataError, DeviceError, TrainingError
 from core.history import History
@@ -88,9 +88,11 @@ class Opened:
 def bind(weights: FileWeights, cfg: TrainConfig, cancel: threading.Event | None = None,
          data: DataSplit | None = None) -> Bound:
     """A trainer holding the file's weights on cfg's data (built once), or the reason it does not fit."""
+    from app.controller import prepare_torch
     from core.data import load_dataset
     from core.training import Trainer
 
+    prepare_torch()  # an optimizer's first construction imports torch._dynamo: with the collector off
     cfg = cfg.with_changes(hidden_sizes=tuple(weights.architecture.hidden_sizes), activation=weights.activation)
     try:
         if data is None:
@@ -135,7 +137,7 @@ def open_model(path: str, form_cfg: TrainConfig, cancel: threading.Event | None 
     activation = loaded.activation or cfg.activation
     if tuple(cfg.hidden_sizes) != tuple(arch.hidden_sizes) or cfg.activation != activation:
         cfg = cfg.with_changes(hidden_sizes=tuple(arch.hidden_sizes), activation=activation)
-    history = loaded.history if isinstance(loaded.history, History) else History.from_dict(loaded.history)
+    history = loaded.history or History()
     weights = FileWeights(
         path=path, format=loaded.format, state_dict=loaded.state_dict, architecture=arch, activation=activation,
         optimizer_state=loaded.optimizer_state, history=history, standardizer=loaded.standardizer,
@@ -273,6 +275,7 @@ class ModelState:
     def predict_typed(self, text: str) -> str:
         """The model's answer for one typed row of features, as a sentence (small: one row)."""
         from core.data import parse_features
+        from core.predict import softmax_np
 
         t, w = self.trainer, self.weights
         if t is None and w is None:
@@ -283,7 +286,7 @@ class ModelState:
             logits = _predict_rows(row, t, w)
         except (ValueError, RuntimeError) as exc:
             return f"Cannot predict: {exc}"
-        probs = softmax(logits)[0]
+        probs = softmax_np(logits)[0]
         k = int(np.argmax(probs))
         names = t.data.class_names if t is not None else (w.class_names or ())
         cls = names[k] if k < len(names) else str(k)
@@ -298,10 +301,7 @@ def _predict_rows(rows: np.ndarray, trainer: Trainer | None, weights: FileWeight
         return trainer.predict(X, raw=True).numpy()
     from core.predict import predict_logits
 
-    from core.data import Standardizer
-
-    standardizer = Standardizer.from_dict(weights.standardizer) if weights.standardizer else None
-    return predict_logits(weights.model(), X, standardizer=standardizer).numpy()
+    return predict_logits(weights.model(), X, standardizer=weights.standardizer).numpy()
 
 
 def _check(cancel: threading.Event | None) -> None:

@@ -135,14 +135,6 @@ class PredictionTable:
         return self.correct / self.total if self.total else float("nan")
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of a (n, k) or (k,) array of logits, as float64."""
-    z = np.atleast_2d(np.asarray(logits, dtype=np.float64))
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _raw_features(X: torch.Tensor, standardizer: Standardizer | None) -> np.ndarray:
     x = X.detach().cpu().numpy().astype(np.float64)
     if standardizer is not None:
@@ -157,6 +149,8 @@ def predict_split(trainer: Trainer, limit: int = MAX_TABLE_ROWS, cancel: threadi
     X, y = (data.X_test, data.y_test) if split == "test" else (data.X_train, data.y_train)
     if X.shape[0] == 0:
         return None
+    from core.predict import softmax_np
+
     logits = trainer.predict(X, raw=False).numpy()
     _check(cancel)
     pred = logits.argmax(axis=1)
@@ -165,7 +159,7 @@ def predict_split(trainer: Trainer, limit: int = MAX_TABLE_ROWS, cancel: threadi
     return PredictionTable(
         features=_raw_features(X[:limit], data.standardizer),
         logits=head,
-        probabilities=softmax(head),
+        probabilities=softmax_np(head),
         predicted=pred[:limit],
         true=true[:limit],
         feature_names=tuple(data.feature_names),

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         _wait(app, lambda: not window.is_training())
         _settle(app, 0.5)
         window.grab().save(os.path.join(args.outdir, "after.png"))
-        window._dirty = False  # nothing to ask about: this was only a demonstration
+        window.model.dirty = False  # nothing to ask about: this was only a demonstration
         window.close()
     print(f"wrote before.png, during.png and after.png to {args.outdir}")
     return 0

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.model_state import USER_ERRORS, Opened, describe_opened, open_model
 from core.config import ConfigError, TrainConfig
+from core.errors import ModelFileError
 
 MODEL_FILTER = "PyTorch model files (*.pt *.pth);;All files (*)"
 MODEL_SUFFIXES = (".pt", ".pth")
@@ -101,7 +102,7 @@ class FileActions:
 
     def _failed_file(self, what: str, path: str, exc: BaseException) -> None:
         reason = str(exc) or type(exc).__name__
-        if not isinstance(exc, USER_ERRORS) and type(exc).__name__ != "ModelFileError":
+        if not isinstance(exc, (*USER_ERRORS, ModelFileError)):
             reason = f"{type(exc).__name__}: {reason}"
         text = reason[:1].upper() + reason[1:] if reason.lower().startswith("cannot") else f"Cannot {what} {path}: {reason}"
         self._refuse(f"Cannot {what}", text)

@@ -269,7 +269,13 @@ def _class_sizes(n: int, k: int) -> list[int]:
 
 
 def _labels(sizes: list[int]) -> np.ndarray:
-    return np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    # Slice fills, not np.repeat: repeat holds the interpreter lock all through (10 million labels).
+    y = np.empty(sum(sizes), dtype=np.int64)
+    start = 0
+    for k, size in enumerate(sizes):
+        y[start : start + size] = k
+        start += size
+    return y
 
 
 def _names(k: int) -> tuple[str, ...]:

@@ -38,6 +38,11 @@ def run_script_alone(script: Path, folder: Path) -> subprocess.CompletedProcess:
     for key in ("SYSTEMROOT", "TMPDIR", "TEMP", "TMP"):  # what Python and torch need on some systems
         if key in os.environ:
             env[key] = os.environ[key]
+    # The same intra-op thread count as this process's in-process `core train` (another test may have
+    # set it to 1): float sums split over other thread counts can differ in their last bit.
+    import torch
+
+    env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
     proc = subprocess.run([sys.executable, script.name], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return proc
