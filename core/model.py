@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from core.errors import ArchitectureError
+from core.memory import estimate_training_bytes as estimate_training_bytes  # torch-free: the form uses it early
 
 _ACTIVATION_LAYERS = {
     "relu": nn.ReLU,

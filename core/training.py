@@ -16,6 +16,7 @@ from core.devices import resolve_device
 from core.errors import TrainingError
 from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
 from core.history import History
+from core.memory import check_training_memory
 from core.model import NeuralNetwork, architecture_from_state_dict, build_model, count_parameters
 from core.predict import predict_logits
 
@@ -110,6 +111,7 @@ class Trainer:
             raise TrainingError("the training split is empty: lower dataset.test_fraction or use more samples")
         self.batches_per_epoch = _batches_or_refuse(n_train, cfg)
         self.device = resolve_device(cfg.device, probe)
+        check_training_memory(self.data.num_features, cfg.hidden_sizes, self.data.num_classes, cfg.optimizer, cfg.momentum)
         self.model, self._generator = seeded_model_and_generator(cfg, self.data.num_features, self.data.num_classes)
         if initial_state is not None:
             self._load_initial_state(initial_state)
