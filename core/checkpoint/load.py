@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from core.checkpoint import app_format
-from core.checkpoint.layouts import canonical, check_weights, find_weights
+from core.checkpoint import app_format, safetensors_io
+from core.checkpoint.layouts import BOOK_LAYOUT, canonical, check_weights, find_weights
 from core.checkpoint.reasons import Refused, first_line
 from core.checkpoint.safe_pickle import SafeLoad, safe_load
 from core.errors import ModelFileError
 from core.history import History
-from core.model import Architecture, NeuralNetwork
+from core.model import Architecture, NeuralNetwork, architecture_from_state_dict
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,11 +24,11 @@ class LoadedModel:
     """What an opened model file holds, checked and in canonical form."""
 
     path: str
-    format: str  # a person's description of the layout found, e.g. "DDP state_dict (module. prefix)"
+    format: str  # a person's description of the layout found, e.g. "DDP state_dict (module. prefix)", "safetensors (book layout)"
     state_dict: dict[str, torch.Tensor]  # layers.N.weight/bias, float32, cpu, contiguous
     architecture: Architecture
     activation: str | None  # from the stored config when known
-    config: dict | None  # validated through TrainConfig.from_dict (app files only)
+    config: dict | None  # validated through TrainConfig.from_dict (app files, and .safetensors files the app wrote)
     history: History | None  # app files only
     optimizer_state: dict | None
     standardizer: dict | None  # {"mean": [...], "std": [...]}
@@ -42,13 +44,16 @@ class LoadedModel:
 
 
 def load_model_file(path: Any) -> LoadedModel:
-    """Open a .pt/.pth file of MLP weights from this app, the book's code or elsewhere.
+    """Open a .pt/.pth or .safetensors file of MLP weights from this app, the book's code or elsewhere.
 
     Never runs code from the file and never lets a small file take much memory; anything that is
-    not plain MLP weights raises ModelFileError with a reason a person understands.
+    not plain MLP weights raises ModelFileError with a reason a person understands. A .safetensors
+    file is told by its first bytes (or, when they are not torch's, by its name).
     """
     shown = os.fsdecode(os.fspath(path))
     try:
+        if _is_safetensors(shown):
+            return _open_safetensors(shown)
         return _interpret(safe_load(shown), shown)
     except Refused as exc:
         raise ModelFileError(shown, str(exc)) from None
@@ -83,3 +88,88 @@ def _interpret(loaded: SafeLoad, path: str) -> LoadedModel:
         feature_names=meta.feature_names,
         warnings=tuple(notes),
     )
+
+
+# --- .safetensors -------------------------------------------------------------------------------
+
+
+def _is_safetensors(path: str) -> bool:
+    """Its first bytes are a safetensors header's, or it is named .safetensors and is not torch's zip or pickle."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return safetensors_io.has_suffix(path)  # the reason comes from whichever reader the name suggests
+    if safetensors_io.sniff(head):
+        return True
+    torch_magic = head.startswith(b"PK") or (len(head) >= 2 and head[0] == 0x80)
+    return safetensors_io.has_suffix(path) and not torch_magic
+
+
+def _open_safetensors(path: str) -> LoadedModel:
+    header = safetensors_io.read_header(path)
+    # The architecture and the dtypes are judged on the header alone, so other weights are refused unread.
+    shapes, layout = canonical(header.shapes())
+    try:
+        architecture_from_state_dict(shapes)
+    except ValueError as exc:
+        raise Refused(f"its weights are not those of an MLP this app can build: {exc}") from None
+    problem = header.dtype_problem()
+    if problem:
+        raise Refused(problem)
+    state, _ = canonical(safetensors_io.load_tensors(header))
+    notes: list[str] = []
+    architecture, weights = check_weights(state, notes)
+    meta = header.metadata
+    if meta.get("format") == app_format.FORMAT:
+        description = f"{app_format.DESCRIPTION} (safetensors)"
+        metadata = app_format.read_metadata(_app_fields(meta), architecture, notes)
+    else:
+        description = f"safetensors ({_layout_words(layout)})"
+        metadata = app_format.Metadata()
+    return LoadedModel(
+        path=path,
+        format=description,
+        state_dict=weights,
+        architecture=architecture,
+        activation=metadata.activation,
+        config=metadata.config,
+        history=None,
+        optimizer_state=None,
+        standardizer=metadata.standardizer,
+        class_names=metadata.class_names,
+        feature_names=metadata.feature_names,
+        warnings=tuple(notes),
+    )
+
+
+def _app_fields(meta: dict[str, str]) -> dict[str, Any]:
+    """The app's fields in a safetensors header's metadata (JSON strings), as an app .pt file holds them."""
+    version = meta.get("version", "")
+    if not version.isdigit() or int(version) < 1:
+        raise Refused(f"it is a Torch Playground file with an unreadable version ({version[:20]!r})")
+    if int(version) > app_format.VERSION:
+        raise Refused(
+            f"it was saved by a newer Torch Playground (file version {int(version)}); this one reads version {app_format.VERSION}"
+        )
+    fields: dict[str, Any] = {}
+    for key in ("config", "standardizer", "class_names", "feature_names"):
+        if key not in meta:
+            continue
+        try:
+            fields[key] = json.loads(meta[key])
+        except (ValueError, RecursionError):
+            fields[key] = meta[key]  # read_metadata notes it as unreadable and leaves it out
+    return fields
+
+
+def _layout_words(layout: str) -> str:
+    """canonical's layout in safetensors' terms: "state_dict (book layout)" -> "book layout",
+    "DDP state_dict (module. prefix)" -> "DDP layout, module. prefix"."""
+    if layout == BOOK_LAYOUT:
+        return "book layout"
+    found = re.fullmatch(r"(.*?)\s*state_dict(?: \((.*)\))?", layout)
+    if found is None:
+        return layout
+    kind, detail = found.groups()
+    return f"{kind} layout" + (f", {detail}" if detail else "")

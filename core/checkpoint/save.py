@@ -1,17 +1,19 @@
-"""Writing model files: atomically (a temporary file, fsync, os.replace), as the app's own format or a bare state_dict."""
+"""Writing model files: atomically (a temporary file, fsync, os.replace), as the app's own format, a bare
+state_dict, or a .safetensors file of the weights and settings."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import stat
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import torch
 
-from core.checkpoint import app_format
+from core.checkpoint import app_format, safetensors_io
 from core.checkpoint.reasons import os_reason
 from core.errors import ModelFileError
 from core.history import History
@@ -26,6 +28,11 @@ def atomic_torch_save(obj: Any, path: Any) -> None:
     On any failure the temporary file is removed and the file that was at `path` is untouched;
     a killed save leaves at most a hidden `.NAME.*.tmp` beside it, never a half-written `path`.
     """
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write(path: Any, write: Callable[[BinaryIO], None]) -> None:
+    """`write(f)` into a temporary file in the same folder, flush, fsync, then os.replace (atomic_torch_save's way)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
@@ -44,7 +51,7 @@ def atomic_torch_save(obj: Any, path: Any) -> None:
             continue
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         if mode is not None:
@@ -93,7 +100,20 @@ def save_model_file(
     one float64 tensor of batch losses and a list of epoch dicts. `trainer_fields(trainer)` gives
     every argument but `path` for a trainer. Raises ModelFileError when the file cannot be written
     and ValueError when an argument is not what a model file can hold.
+
+    A path ending in `.safetensors` gets that format instead (see `export_safetensors`): the weights, the
+    settings, the standardizer and the names, but neither the history nor the optimizer state.
     """
+    if safetensors_io.has_suffix(path):
+        export_safetensors(
+            path,
+            model_state,
+            config=config,
+            standardizer=standardizer,
+            class_names=class_names,
+            feature_names=feature_names,
+        )
+        return
     state = cpu_state_dict(model_state)
     obj = app_format.payload(
         state,
@@ -126,9 +146,50 @@ def trainer_fields(trainer: Trainer) -> dict[str, Any]:
 
 
 def export_state_dict(path: Any, model_state: Mapping[str, torch.Tensor]) -> None:
-    """Write a bare state_dict: what the book's `torch.save(model.state_dict(), path)` writes, on the cpu."""
+    """Write a bare state_dict: what the book's `torch.save(model.state_dict(), path)` writes, on the cpu.
+
+    A path ending in `.safetensors` gets the same weights and keys in that format (`export_safetensors`).
+    """
+    if safetensors_io.has_suffix(path):
+        export_safetensors(path, model_state)
+        return
     # Always a plain OrderedDict, as nn.Module.state_dict() returns: a subclass would be pickled by name.
     _save_or_explain(cpu_state_dict(model_state), path)
+
+
+def export_safetensors(
+    path: Any,
+    model_state: Mapping[str, torch.Tensor],
+    *,
+    config: Any = None,
+    standardizer: Mapping[str, Any] | None = None,
+    class_names: list[str] | None = None,
+    feature_names: list[str] | None = None,
+) -> None:
+    """Write the weights as a .safetensors file atomically: the same keys as the state_dict (the book's
+    `layers.N.weight/bias`), no pickle.
+
+    With no settings the header's `__metadata__` is `{"format": "pt"}`, as Hugging Face writes; otherwise it is
+    `{"format": "torch-playground", "version": "1"}` plus each of `config` (a TrainConfig or its dict),
+    `standardizer`, `class_names` and `feature_names` that is given, as a JSON string (the format's metadata is
+    text only). Raises ModelFileError when the file cannot be written and ValueError when an argument is not
+    what a model file can hold.
+    """
+    state = cpu_state_dict(model_state)
+    extras = {"config": config, "standardizer": standardizer, "class_names": class_names, "feature_names": feature_names}
+    metadata = {"format": "pt"}
+    if any(value is not None for value in extras.values()):
+        # app_format.payload checks the weights are an MLP's and turns each field into plain values, as for a .pt.
+        plain = app_format.payload(state, history=None, optimizer_state=None, **extras)
+        metadata = {"format": app_format.FORMAT, "version": str(app_format.VERSION)}
+        for key in extras:
+            if plain[key] is not None:
+                metadata[key] = json.dumps(plain[key], allow_nan=False)
+    data = safetensors_io.to_bytes(state, metadata)
+    try:
+        atomic_write(path, lambda f: f.write(data))
+    except OSError as exc:
+        raise ModelFileError(path, os_reason(exc), action="save") from exc
 
 
 def _save_or_explain(obj: Any, path: Any) -> None:

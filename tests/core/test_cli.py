@@ -58,6 +58,17 @@ def test_config_file_and_sets(tmp_path, capsys):
     assert "Epoch: 002/002 | Train Loss: " in out  # --quiet keeps the per-epoch summary
 
 
+def test_a_long_run_prints_the_epoch_summaries_not_a_line_per_batch(capsys):
+    # 200 training samples in batches of 2 over 2 epochs: 200 batches, past the book-lines threshold (50)
+    sets = ["--set", "dataset.name=moons", "--set", "dataset.samples=250", "--set", "batch_size=2", "--set", "epochs=2"]
+    code, out, err = run(capsys, "train", *sets)
+    assert code == 0 and err == ""  # no progress bar: the output is not a terminal
+    lines = out.splitlines()
+    assert "100 batches per epoch" in lines[0] and not [ln for ln in lines if "| Batch" in ln]
+    assert [ln[:14] for ln in lines if "| Train Acc:" in ln] == ["Epoch: 001/002", "Epoch: 002/002"]
+    assert len(lines) == 5  # the start, two summaries, the accuracies, the result
+
+
 def test_book_state_dict_inspect_and_predict(tmp_path, capsys):
     torch.manual_seed(123)
     model = NeuralNetwork(2, 2)
