@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import math
 import os
@@ -78,6 +80,12 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="print the book's line for every Nth batch of each epoch (batch 000, N, 2N, ...), however long "
         "the run; --every 1 prints them all",
+    )
+    train.add_argument(
+        "--events",
+        metavar="FILE|-",
+        help="advanced, for programs that watch the run: write each event as one JSON line to FILE "
+        "('-': to stdout, and everything else the run prints goes to stderr)",
     )
 
     inspect = sub.add_parser("inspect", help="describe a .pt/.pth model file")
@@ -318,16 +326,47 @@ class _HistoryWriter(Callback):
             os.unlink(self.tmp)
 
 
+def _event_stream(train):
+    """`--events FILE|-`: an EventWriter in `args.event_writer` (rank 0's only; None without the option).
+
+    With `-` the JSON lines own stdout: whatever else the run prints goes to stderr meanwhile.
+    """
+
+    @functools.wraps(train)
+    def run(args) -> int:
+        args.event_writer = None
+        env = _distributed_env() if args.events else None
+        if not args.events or (env is not None and not env.is_reporter):
+            return train(args)
+        from core.distributed import EventWriter
+
+        writer = EventWriter.open(args.events)
+        args.event_writer = writer
+        try:
+            with contextlib.redirect_stdout(sys.stderr) if writer.to_stdout else contextlib.nullcontext():
+                return train(args)
+        finally:
+            writer.close()
+
+    return run
+
+
+@_event_stream
 def _train(args) -> int:
     from core.training import Trainer
 
     cfg = _load_config(args)
+    env = _distributed_env()
+    if env is not None:  # one process of a torchrun run (WORLD_SIZE > 1)
+        return _train_distributed(args, cfg, env)
     if args.out:
         out_dir = os.path.dirname(os.path.abspath(args.out))
         if not os.path.isdir(out_dir):
             raise CliError(f"--out {args.out}: the folder {out_dir} does not exist")
     printer = _Printer(args.quiet, args.every)
     callbacks: list[Callback] = [printer]
+    if args.event_writer is not None:
+        callbacks.append(args.event_writer)
     writer = _HistoryWriter(args.history) if args.history else None
     if writer:
         callbacks.append(writer)
@@ -360,6 +399,116 @@ def _train(args) -> int:
         print(f"error: {result.message}", file=sys.stderr)
         return EXIT_ERROR
     return 0
+
+
+# --- train under torchrun (DDP) --------------------------------------------------------------------
+
+
+def _distributed_env():
+    from core.distributed import distributed_env
+
+    return distributed_env()
+
+
+def _train_distributed(args, cfg: TrainConfig, env) -> int:
+    """`train` as one process of a torchrun run; a rank that torchrun started ends here, at once."""
+    from core.distributed import die_with_launcher, exit_now
+
+    launched = die_with_launcher()
+    code = _train_rank(args, cfg, env, launched)
+    if launched:
+        if args.event_writer is not None:
+            args.event_writer.stream.flush()
+        exit_now(code)
+    return code
+
+
+# How long a rank that leaves a shared failure for local rank 0 to say waits to be ended by torchrun.
+_LINGER_S = 30.0
+
+
+def _train_rank(args, cfg: TrainConfig, env, launched: bool = False) -> int:
+    """One rank's run: core.distributed trains; rank 0 alone prints and writes.
+
+    Every rank returns 2 on a failure. A failure all ranks share (a bad setting, Ctrl+C) is said once: by
+    rank 0 (or once per machine for a setting, since another machine may lack a file); a failure of one
+    rank is said by that rank, named.
+    """
+    from core.distributed import DistributedRun, RankError, RunInterrupted, save_fields
+
+    reporter = env.is_reporter
+    callbacks: list[Callback] = []
+    printer = writer = None
+    stop = threading.Event()
+    previous = (
+        signal.signal(signal.SIGINT, lambda *_: stop.set()) if threading.current_thread() is threading.main_thread() else None
+    )
+    run = None
+    try:
+        if reporter:
+            if args.out:
+                out_dir = os.path.dirname(os.path.abspath(args.out))
+                if not os.path.isdir(out_dir):
+                    raise CliError(f"--out {args.out}: the folder {out_dir} does not exist")
+            printer = _Printer(args.quiet, args.every)
+            callbacks.append(printer)
+            if args.event_writer is not None:
+                callbacks.append(args.event_writer)
+            writer = _HistoryWriter(args.history) if args.history else None
+            if writer:
+                callbacks.append(writer)
+        run = DistributedRun(cfg, env, callbacks)
+        run.prepare()  # data, device, model: every check before any process waits for another
+        run.connect()
+        if reporter:
+            print(
+                f"DDP: {env.world_size} processes ({run.backend}); rank 0 reports, each loss is the mean over the processes",
+                flush=True,
+            )
+        result = run.fit(stop)
+        if result.status == "stopped":
+            raise RunInterrupted(f"interrupted: every process stopped after {result.steps} batches; nothing was saved")
+        if reporter:
+            last = result.last_epoch
+            if last is not None:
+                test = "n/a (no test split)" if last.test_accuracy is None else f"{last.test_accuracy:.2f}"
+                print(f"Train accuracy: {last.train_accuracy:.2f} | Test accuracy: {test}")
+            print(f"{result.status}: {result.message} ({result.samples_per_second:,.0f} samples/s)")
+            if writer:
+                writer.commit()
+            if args.out:
+                from core.checkpoint import save_model_file
+
+                save_model_file(args.out, **save_fields(run))
+                print(f"saved {args.out}")
+        if result.status == "diverged":
+            if reporter:
+                print(f"error: {result.message}", file=sys.stderr)
+            return EXIT_ERROR
+        return 0
+    except (Exception, KeyboardInterrupt) as exc:
+        if isinstance(exc, (RunInterrupted, KeyboardInterrupt)):
+            says, text = reporter, "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        elif isinstance(exc, RankError) or not isinstance(exc, _WORDED):
+            says, text = True, f"rank {env.rank}: {_describe(exc)}"
+        else:  # the same settings give the same error on every rank
+            says, text = env.local_rank == 0, _describe(exc)
+        if says:
+            print(f"error: {text}", file=sys.stderr, flush=True)
+        elif launched and not isinstance(exc, (RunInterrupted, KeyboardInterrupt)):
+            # torchrun ends the other processes as soon as one fails: a silent rank that ended first could
+            # have local rank 0 ended before it said the error. So it waits to be ended (or Ctrl+C).
+            stop.wait(_LINGER_S)
+        return EXIT_ERROR
+    finally:
+        if printer is not None:
+            printer.close()
+        if writer:
+            writer.discard()
+        if run is not None:
+            run.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 # --- inspect / predict ----------------------------------------------------------------------------
