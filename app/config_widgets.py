@@ -137,9 +137,17 @@ class _ExactSpin:
             return self._exact if self._exact is not None else self._qt.value(self)
 
     def setValue(self, value) -> None:  # noqa: N802 - Qt's name
+        edit = self.lineEdit()
+        before = edit.text()
         self._exact = value
         self._shown = self._format(value)
-        self._qt.setValue(self, self._stand_in(value))  # always repaints the text, through textFromValue
+        self._qt.setValue(self, self._stand_in(value))
+        if edit.text() != self._shown:  # Qt skips the repaint when its stand-in value did not change
+            edit.setText(self._shown)
+        if edit.text() != before:
+            # Qt writes the editor's text with its signals blocked: the form listens to the editor (what
+            # is typed is the truth), so a value set from code is announced here, once.
+            edit.textChanged.emit(edit.text())
 
     # --- Qt's hooks --------------------------------------------------------------------------------
 

@@ -102,7 +102,7 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
 
         if not self._torch_ready and devices is None:
             devices = [DeviceInfo("cpu", "cpu", True)]  # the real list needs torch: torch_ready() brings it
-        self._splitters = window_layout.build(self, ConfigPanel(devices))
+        self._splitters = window_layout.build(self, ConfigPanel(devices), torch_later=not self._torch_ready)
         self.progress_bar = self.run_status.progress_bar
         self.actions_ = window_layout.build_menus(self, self)
         self.recent_menu = self.actions_.recent_menu
@@ -171,6 +171,7 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         self._pending_device = None
         if self.data_plot.message.toPlainText() == "loading PyTorch…":
             self.data_plot.show_message("")
+        self.appendix.torch_ready()
         self._update_controls()
         self._refresh_views()
 
@@ -313,6 +314,7 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
             run.start = d.start
             run.batches_per_epoch = d.start.batches_per_epoch
             self.run_status.started(d.start)
+            self.appendix.set_device_text(d.start.device)
             self.loss_plot.begin_run(run.steps_before + 1, d.start.total_steps)
             self.accuracy_plot.begin_run(d.start.first_epoch - 1 + d.start.epochs)
         if d.points is not None:
@@ -494,6 +496,12 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
             self.settings.setValue("lastConfig", cfg.to_json())
         self.settings.sync()
 
+    def shutdown(self) -> None:
+        """Stop the run and every worker and wait for them (tests; the app waits after its event loop)."""
+        self.controller.shutdown()
+        self.tasks.shutdown()
+        self.appendix.shutdown()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if self.model.dirty and not self._closing and not self.confirm_discard("Quit and drop the trained, unsaved model?"):
             event.ignore()
@@ -503,6 +511,7 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         # for millions of samples) is waited for by the app after its event loop has ended, not here.
         self._closing = True
         self.tasks.cancel()
+        self.appendix.runner.cancel()
         self.controller.shutdown(timeout_ms=CLOSE_WAIT_MS)
         self._view_timer.stop()
         self.save_settings()

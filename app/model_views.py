@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,10 @@ MAX_POINTS = 2000
 # The predictions table stops here (its cells are formatted only when shown, so rows cost little).
 MAX_TABLE_ROWS = 100_000
 REGION_GRID = 90
+# A grid costs grid^2 forward passes: a wide model gets a coarser grid (never under REGION_MIN_GRID)
+# so that its regions take about as long as the book's model's 90 x 90 (a 134 MB model: 3 s at 90).
+REGION_MIN_GRID = 24
+REGION_BUDGET = 200_000_000  # multiply-adds
 # Work below this many multiply-adds (points x parameters) takes well under a millisecond here, so
 # it is done at once in the GUI thread; anything larger goes to a worker thread.
 INLINE_WORK = 5_000_000
@@ -89,15 +94,23 @@ class RegionSnapshot:
     confidence: np.ndarray  # float (ny, nx), the winning class's probability
 
 
-def decision_regions(trainer: Trainer, grid: int = REGION_GRID, bounds=None) -> RegionSnapshot | None:
+def region_grid(parameters: int) -> int:
+    """The grid's side for a model of this many parameters (see REGION_BUDGET)."""
+    return int(min(REGION_GRID, max(REGION_MIN_GRID, math.isqrt(REGION_BUDGET // max(parameters, 1)))))
+
+
+def decision_regions(trainer: Trainer, grid: int | None = None, bounds=None) -> RegionSnapshot | None:
     """Predict every point of a grid over the (model-space) data; None unless the data is 2-D.
 
     `bounds` (see data_bounds) saves a pass over a big split when the caller already has them."""
     import torch
 
+    from core.model import count_parameters
+
     bounds = bounds if bounds is not None else data_bounds(trainer.data)
     if bounds is None:
         return None
+    grid = grid or region_grid(count_parameters(trainer.model))
     (x0, x1), (y0, y1) = bounds
     pad = [max((x1 - x0) * 0.1, 0.5), max((y1 - y0) * 0.1, 0.5)]
     xs = np.linspace(x0 - pad[0], x1 + pad[0], grid, dtype=np.float32)
@@ -193,8 +206,9 @@ def view_work(trainer: Trainer) -> int:
     from core.model import count_parameters
 
     rows = trainer.data.X_test.shape[0] or trainer.data.X_train.shape[0]
-    grid = REGION_GRID**2 if trainer.data.num_features == 2 else 0
-    return (rows + grid) * count_parameters(trainer.model) + trainer.data.X_train.shape[0]
+    parameters = count_parameters(trainer.model)
+    grid = region_grid(parameters) ** 2 if trainer.data.num_features == 2 else 0
+    return (rows + grid) * parameters + trainer.data.X_train.shape[0]
 
 
 def _check(cancel: threading.Event | None) -> None:

@@ -6,9 +6,21 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QGridLayout, QLabel, QMainWindow, QMenu, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.config_panel import ConfigPanel
+from app.panels import AppendixTabs
 from app.plots import AccuracyPlot, DataPlot, LossPlot
 from app.predictions import PredictionsPanel
 from app.run_status import RunStatus
@@ -35,7 +47,7 @@ def button(name: str, text: str, accessible: str, tooltip: str) -> QPushButton:
     return b
 
 
-def build(window: QMainWindow, config_panel: ConfigPanel) -> dict[str, QSplitter]:
+def build(window: QMainWindow, config_panel: ConfigPanel, torch_later: bool) -> dict[str, QSplitter]:
     """Lay the window out; sets its widget attributes (buttons, status, plots, predictions, run status)."""
     w = window
     w.config_panel = config_panel
@@ -106,10 +118,22 @@ def build(window: QMainWindow, config_panel: ConfigPanel) -> dict[str, QSplitter
     right.setStretchFactor(0, 3)
     right.setStretchFactor(1, 2)
 
+    # The training view, and beside it the half of Appendix A a run does not show (autograd, the
+    # DataLoader's batches, the model, the code itself).
+    w.view_tabs = QTabWidget()
+    w.view_tabs.setObjectName("viewTabs")
+    w.view_tabs.setAccessibleName("Views")
+    w.view_tabs.addTab(right, "Training")
+    w.view_tabs.setTabToolTip(0, "The live loss, the accuracy, the data with the decision regions, and the predictions.")
+    w.appendix = AppendixTabs(torch_later=torch_later)
+    w.view_tabs.addTab(w.appendix, "Appendix A: autograd, batches, model, code")
+    w.view_tabs.setTabToolTip(1, "What the run does inside: autograd's gradients, the DataLoader's batches, "
+                                 "the model's layers and the plain PyTorch script for these settings.")
+
     main = QSplitter(Qt.Orientation.Horizontal)
     main.setObjectName("mainSplitter")
     main.addWidget(left)
-    main.addWidget(right)
+    main.addWidget(w.view_tabs)
     main.setStretchFactor(0, 0)
     main.setStretchFactor(1, 1)
     main.setCollapsible(0, False)

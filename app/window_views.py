@@ -39,10 +39,9 @@ class ViewSync:
     def _refresh_views(self) -> None:
         """The data plot, regions and predictions for the settings: the model's views when it is bound to
         the data they name, file weights bound to it when they fit, else the data alone."""
-        if not self._torch_ready or self.controller.is_running() or self._closing:
-            return
         cfg = self._config_or_none()
-        if cfg is None:
+        self.appendix.set_config(cfg)
+        if not self._torch_ready or self.controller.is_running() or self._closing or cfg is None:
             return
         if self.model.is_bound_to(cfg):
             self._show_model(curves=False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from core.config import TrainConfig, batches_per_epoch
+from core.model import SEED_LOCK
 from core.training import epoch_order, seeded_model_and_generator
 
 
@@ -59,7 +60,7 @@ def batch_preview(cfg: TrainConfig, num_train: int, num_features: int, num_class
     n = num_train
     if n < 1:
         raise ValueError(f"the training split is empty ({n} samples)")
-    with torch.random.fork_rng(devices=[]):
+    with SEED_LOCK, torch.random.fork_rng(devices=[]):
         _, generator = seeded_model_and_generator(cfg, num_features, num_classes)
     bs = cfg.batch_size
     kept = n - n % bs if cfg.drop_last else n

@@ -10,6 +10,7 @@ import torch
 from core.config import TrainConfig, batches_per_epoch
 from core.data import DataSplit, load_dataset
 from core.errors import TrainingError
+from core.model import SEED_LOCK
 from core.training import epoch_order, seeded_model_and_generator
 
 # A plan lists every index of every epoch shown; past this many it is no longer something to read.
@@ -64,7 +65,7 @@ def batch_plan(cfg: TrainConfig, epochs: int = 3, *, data: DataSplit | None = No
             f"{epochs} epochs of {n} training samples are {n * epochs:,} indices, more than the {MAX_PLAN_INDICES:,} "
             f"a plan lists: show at most {max(1, MAX_PLAN_INDICES // n)} epochs"
         )
-    with torch.random.fork_rng(devices=[]):
+    with SEED_LOCK, torch.random.fork_rng(devices=[]):
         _, generator = seeded_model_and_generator(cfg, data.num_features, data.num_classes)
     bs = cfg.batch_size
     kept = n - n % bs if cfg.drop_last else n

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -60,11 +61,18 @@ class Architecture:
         return NeuralNetwork(self.inputs, self.outputs, self.hidden_sizes, activation)
 
 
+# Held while torch's global generator is seeded and drawn from (a model's construction, a batch plan's
+# look-ahead): the window builds models and plans on several threads, and one thread's manual_seed in
+# the middle of another's construction would silently give that run other starting weights.
+SEED_LOCK = threading.RLock()
+
+
 def build_model(num_inputs: int, num_outputs: int, hidden_sizes, activation: str, seed: int | None) -> NeuralNetwork:
     """Seed the global generator right before building, exactly as the book does."""
-    if seed is not None:
-        torch.manual_seed(seed)
-    return NeuralNetwork(num_inputs, num_outputs, tuple(hidden_sizes), activation)
+    with SEED_LOCK:
+        if seed is not None:
+            torch.manual_seed(seed)
+        return NeuralNetwork(num_inputs, num_outputs, tuple(hidden_sizes), activation)
 
 
 def count_parameters(model: nn.Module) -> int:

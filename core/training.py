@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from core.config import TrainConfig, batches_per_epoch
 from core.data import DataSplit, ToyDataset, load_dataset
 from core.devices import resolve_device
-from core.errors import TrainingError
+from core.errors import Cancelled, TrainingError
 from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
 from core.history import History
 from core.memory import check_training_memory
-from core.model import NeuralNetwork, architecture_from_state_dict, build_model, count_parameters
+from core.model import SEED_LOCK, NeuralNetwork, architecture_from_state_dict, build_model, count_parameters
 from core.predict import predict_logits
 
 # A loss this large is no longer learning; stopping here keeps the curve readable and the weights finite.
@@ -26,14 +26,17 @@ EXPLODING_LOSS = 1e6
 EVAL_CHUNK = 65_536
 
 
-def _accuracy_and_loss(model: NeuralNetwork, X: torch.Tensor, y: torch.Tensor, with_loss: bool = True) -> tuple[float, float]:
+def _accuracy_and_loss(model: NeuralNetwork, X: torch.Tensor, y: torch.Tensor, with_loss: bool = True,
+                       stop: threading.Event | None = None) -> tuple[float, float]:
     """The book's compute_accuracy (no_grad, argmax; the caller puts the model in eval mode) plus, if
-    asked, the mean cross-entropy."""
+    asked, the mean cross-entropy. `stop` is looked at between chunks (raises Cancelled)."""
     n = X.shape[0]
     correct = 0
     loss_sum = 0.0
     with torch.no_grad():
         for start in range(0, n, EVAL_CHUNK):
+            if stop is not None and stop.is_set():
+                raise Cancelled("stopped during evaluation")
             xb, yb = X[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
             logits = model(xb)
             if with_loss:
@@ -61,9 +64,10 @@ def seeded_model_and_generator(cfg: TrainConfig, num_features: int, num_classes:
     stream into a private generator so that anything else using torch's global RNG between runs
     cannot change our shuffles. (The global generator is left where the model's construction left it.)
     """
-    model = build_model(num_features, num_classes, cfg.hidden_sizes, cfg.activation, cfg.seed)
-    generator = torch.Generator()
-    generator.set_state(torch.get_rng_state())
+    with SEED_LOCK:
+        model = build_model(num_features, num_classes, cfg.hidden_sizes, cfg.activation, cfg.seed)
+        generator = torch.Generator()
+        generator.set_state(torch.get_rng_state())
     return model, generator
 
 
@@ -101,11 +105,13 @@ class Trainer:
         history: History | None = None,
         threads: int | None = None,
         probe=None,
+        cancel: threading.Event | None = None,
     ):
         self.cfg = cfg.validate()
         self.callbacks = list(callbacks)
         self.threads = threads
-        self.data = data if data is not None else load_dataset(cfg.dataset)
+        # `cancel` (a stop button, a closing window) is honoured while the data is made: Cancelled.
+        self.data = data if data is not None else load_dataset(cfg.dataset, cancel)
         n_train = self.data.X_train.shape[0]
         if n_train == 0:
             raise TrainingError("the training split is empty: lower dataset.test_fraction or use more samples")
@@ -313,7 +319,11 @@ class Trainer:
                     break
             if status != "finished":
                 break
-            last_epoch = self._end_epoch(epoch, loss_sum / max(batch, 1), time.perf_counter() - t0 - paused_for)
+            try:
+                last_epoch = self._end_epoch(epoch, loss_sum / max(batch, 1), time.perf_counter() - t0 - paused_for, stop)
+            except Cancelled:  # stopped while evaluating a big split: the epoch is trained but not measured
+                status = "stopped"
+                break
         elapsed = time.perf_counter() - t0 - paused_for
         if status == "finished":
             message = f"finished {epochs} epoch(s) in {elapsed:.2f} s"
@@ -332,17 +342,17 @@ class Trainer:
             cb.on_train_end(result)
         return result
 
-    def _end_epoch(self, epoch: int, train_loss: float, elapsed: float) -> EpochEnd:
+    def _end_epoch(self, epoch: int, train_loss: float, elapsed: float, stop: threading.Event | None = None) -> EpochEnd:
         # The epoch's training loss is the mean of its batch losses (what the curve shows), so only
         # the accuracy needs a pass over the training split.
         # One switch to eval mode for both splits; the next epoch (or predict) switches back. Each
         # switch walks every module (~80 us on a slow machine): more of them made a short run 20% slower
         # than the same loop written out.
         self.model.eval()
-        train_acc, _ = _accuracy_and_loss(self.model, self._X_train, self._y_train, with_loss=False)
+        train_acc, _ = _accuracy_and_loss(self.model, self._X_train, self._y_train, with_loss=False, stop=stop)
         test_acc = test_loss = None
         if self._X_test.shape[0]:
-            test_acc, test_loss = _accuracy_and_loss(self.model, self._X_test, self._y_test)
+            test_acc, test_loss = _accuracy_and_loss(self.model, self._X_test, self._y_test, stop=stop)
         self.epochs_completed = epoch
         ev = EpochEnd(epoch, self.steps, train_loss, test_loss, train_acc, test_acc, elapsed)
         self.history.epochs.append(ev)

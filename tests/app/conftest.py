@@ -65,7 +65,7 @@ def make_window(qtbot, isolated_settings):
     yield make
     for w in windows:
         try:
-            w.controller.shutdown()
+            w.shutdown()
         except RuntimeError:  # already deleted
             pass
 
