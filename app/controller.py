@@ -320,6 +320,9 @@ class TrainingController(QObject):
         self._outcome = RunOutcome()
         self.trainer: Trainer | None = None  # the last run's trainer (None if it could not be built)
         self.result: TrainResult | None = None
+        self._processes = None  # an app.process_run.ProcessRun while a run on several processes goes
+        self.processes = 1  # processes of the last run
+        self.model_path: str | None = None  # the file a run on several processes saved
         self._timer = QTimer(self)
         self._timer.setInterval(DRAIN_INTERVAL_MS)
         self._timer.timeout.connect(self._drain)
@@ -331,14 +334,42 @@ class TrainingController(QObject):
     # --- public -----------------------------------------------------------------------------
 
     def is_running(self) -> bool:
-        return self._thread is not None
+        return self._thread is not None or self._processes is not None
 
     def current_trainer(self) -> Trainer | None:
         """The running trainer once the worker has built it (read-only use from the GUI: its data)."""
         return self._outcome.trainer
 
     def is_paused(self) -> bool:
-        return self.pause_event.is_set()
+        return self._processes.is_paused() if self._processes is not None else self.pause_event.is_set()
+
+    def start_processes(self, cfg: TrainConfig, processes: int) -> None:
+        """Train `cfg` as torchrun with `processes` processes (DDP) in a child process group
+        (app.process_run); its events arrive through this controller's signals like a thread's. After the
+        run, `model_path` is the model rank 0 saved (None when it was stopped or failed)."""
+        from app.process_run import ProcessRun  # it imports this module
+
+        if self.is_running():
+            raise RuntimeError("a training run is already going")
+        run = ProcessRun(cfg, processes, parent=self)
+        run.progress.connect(self.progress)
+        run.failed.connect(self.failed)
+        run.drained.connect(self.drained)
+        run.runFinished.connect(self._processes_finished)
+        self.trainer = self.result = self.model_path = None
+        self.processes = processes
+        self._processes = run
+        try:
+            run.start()
+        except BaseException:
+            self._processes = None
+            raise
+
+    def _processes_finished(self, result: TrainResult | None) -> None:
+        run, self._processes = self._processes, None
+        self.result, self.model_path = result, run.model_path if run is not None else None
+        self.runFinished.emit(result)
+        self.finished.emit(result)
 
     def start(self, cfg: TrainConfig, make_trainer: Callable[[Sequence[Callback]], Trainer] | None = None,
               regions: bool = False) -> None:
@@ -348,8 +379,9 @@ class TrainingController(QObject):
         weights); it runs in the worker thread too, since building a trainer loads the data.
         `regions` adds decision-region snapshots for 2-D data.
         """
-        if self._thread is not None:
+        if self.is_running():
             raise RuntimeError("a training run is already going")
+        self.processes, self.model_path = 1, None
         if make_trainer is None:
             def make_trainer(callbacks: Sequence[Callback]) -> Trainer:
                 from core import training  # in the worker thread; looked up at call time (tests swap it)
@@ -390,8 +422,13 @@ class TrainingController(QObject):
     def stop(self) -> None:
         self.stop_event.set()
         self._gui_idle.set()
+        if self._processes is not None:
+            self._processes.stop()
 
     def set_paused(self, paused: bool) -> None:
+        if self._processes is not None:
+            self._processes.set_paused(paused)
+            return
         if paused:
             self.pause_event.set()
         else:
@@ -399,6 +436,8 @@ class TrainingController(QObject):
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Stop the run and wait for its thread (window closing); True when no thread is left."""
+        if self._processes is not None:
+            return self._processes.shutdown(timeout_ms)
         thread = self._thread
         if thread is None:
             return True

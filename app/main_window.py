@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 # is built and shown before torch has loaded.
 
 SETTINGS_ENV = "TORCH_PLAYGROUND_SETTINGS"  # an .ini path; tests and portable installs point it elsewhere
-MODEL_FILTER = "PyTorch model files (*.pt *.pth);;All files (*)"
-MODEL_SUFFIXES = (".pt", ".pth")
 # How long closing the window waits for a run to stop (a training loop stops within a batch).
 CLOSE_WAIT_MS = 250
 __all__ = ["IDLE_TEXT", "MainWindow", "make_settings"]
@@ -109,6 +107,8 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         self.recent = RecentFiles(self.settings, self.recent_menu, self.open_recent)
         self.train_button.clicked.connect(self.start_training)
         self.pause_button.clicked.connect(lambda: self.set_paused(not self.controller.is_paused()))
+        self.processes_spin.valueChanged.connect(self._on_settings_changed)
+        self.copy_command_button.clicked.connect(self._copy_command)
         self.stop_button.clicked.connect(self.stop_training)
         self.reset_button.clicked.connect(self.reset_model)
         self.predictions.predictRequested.connect(self._predict_typed)
@@ -212,13 +212,15 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
 
     def start_training(self) -> bool:
         """What the Train button does; False (with the reason shown) when the run cannot start."""
-        if self.controller.is_running() or self.tasks.running("model") or self.tasks.running("save"):
+        if self.is_training() or self.tasks.running("model") or self.tasks.running("save"):
             return False
         try:
             cfg = self.config_panel.config()
         except ConfigError as exc:
             self._refuse("Cannot train", f"Cannot train: {exc}", kind="refusal")
             return False
+        if self.processes_spin.value() > 1:
+            return self._start_processes(cfg, self.processes_spin.value())
         mode = self.model.mode_for(cfg)
         if mode == "new" and (self.model.dirty or self.model.weights is not None) and not self.confirm_discard(
                 "Train a new model from the seed and drop the current one?"):
@@ -266,13 +268,68 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
             self.loss_plot.begin_run(run.steps_before + 1, per_epoch * cfg.epochs)
             self.accuracy_plot.begin_run(first_epoch - 1 + cfg.epochs)
 
+    def _start_processes(self, cfg: TrainConfig, n: int) -> bool:
+        """Train a fresh model from the seed as torchrun with n processes (DDP); the live curve is rank 0's mean."""
+        if self.model.has_model() and (self.model.dirty or self.model.weights is not None) and not self.confirm_discard(
+                f"Train a new model on {n} processes and drop the current one?"):
+            return False
+        self.tasks.cancel("preview")
+        self.tasks.cancel("views")
+        self._run = Run(mode="new", cfg=cfg, steps_before=0)
+        self._clear_views(keep_data=self.data_plot.shown_key == cfg.dataset)
+        self._lay_out_run("new", cfg)
+        self.run_status.starting()
+        self.predictions.clear("Training on several processes… the predictions appear when the run ends.")
+        self._set_status(f"Starting {n} processes (torchrun, DistributedDataParallel)…", "info")
+        try:
+            self.controller.start_processes(cfg, n)
+        except (OSError, RuntimeError, ValueError) as exc:
+            self._run = None
+            self._refuse("Cannot train", f"Cannot start torchrun: {exc}")
+            self.run_status.idle()
+            return False
+        self._update_controls()
+        return True
+
+    def _processes_finished(self, run: Run | None, result: TrainResult | None) -> None:
+        """A torchrun run ended: its model is the file rank 0 saved, opened like any other (off this thread)."""
+        self.loss_plot.end_run()
+        self.accuracy_plot.end_run()
+        self.run_status.ended(run)
+        path = self.controller.model_path
+        if path:
+            self.model.drop()
+            self.open_file(path, from_run=True)  # curves, weights and settings, as rank 0 saved them
+        if result is not None and run is not None:
+            self._set_status(run.result_text(result) + f" ({self.controller.processes} processes)", "info")
+        elif run is not None and not run.failed:
+            self._set_status("Stopped: a run on several processes keeps no model when it is stopped.", "info")
+        self._update_controls()
+
+    def _copy_command(self) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        text = self._command_text()
+        if text:
+            QApplication.clipboard().setText(text)
+            self._set_status(f"Copied: {text}", "info")
+
+    def _command_text(self) -> str:
+        cfg = self._config_or_none()
+        if cfg is None:
+            return ""
+        from app.process_run import command_text
+
+        return command_text(cfg.with_changes(device="auto" if cfg.device.startswith("cuda") else cfg.device),
+                            max(self.processes_spin.value(), 2))
+
     def stop_training(self) -> None:
-        if self.controller.is_running():
+        if self.is_training():
             self.controller.stop()
             self._set_status("Stopping after the current batch…", "info")
 
     def set_paused(self, paused: bool) -> None:
-        if not self.controller.is_running():
+        if not self.is_training():
             return
         self.controller.set_paused(paused)
         run = self._run or Run("new", TrainConfig(), 0)
@@ -281,7 +338,7 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
 
     def reset_model(self) -> None:
         """Forget the weights and curves; the next Train starts fresh weights from the seed."""
-        if self.controller.is_running():
+        if self.is_training():
             return
         self._drop_model()
         self._set_status("Reset: the next Train builds fresh weights from the seed, so the same settings give the same curve.",
@@ -348,6 +405,9 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         trainer = self.controller.trainer
         if self._closing:
             return
+        if self.controller.processes > 1:
+            self._processes_finished(run, result)
+            return
         progressed = trainer is not None and run is not None and trainer.steps > run.steps_before
         self.loss_plot.end_run()
         self.accuracy_plot.end_run()
@@ -391,7 +451,7 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         self._update_title()
 
     def _on_busy(self, busy: bool, label: str) -> None:
-        if self.controller.is_running():
+        if self.is_training():
             return
         if busy:
             self.run_status.busy(label)
@@ -400,7 +460,7 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         self._update_controls()
 
     def _update_controls(self) -> None:
-        running = self.controller.is_running()
+        running = self.is_training()
         file_busy = self.tasks.running("model") or self.tasks.running("save")
         idle = not running and not file_busy
         self.config_panel.set_running(running)
@@ -409,6 +469,11 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         self.stop_button.setEnabled(running)
         self.reset_button.setEnabled(idle and self.has_model())
         self.pause_button.setText("Resume" if running and self.controller.is_paused() else "Pause")
+        self.processes_spin.setEnabled(not running)
+        n = self.processes_spin.value()
+        self.command_label.setVisible(n > 1)
+        if n > 1:
+            self.command_label.setText(self._command_text())
         a = self.actions_
         for action in (a.new, a.open):
             action.setEnabled(idle)

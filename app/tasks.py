@@ -26,30 +26,56 @@ BUSY_AFTER_MS = 150
 _LIVE: set[Task] = set()
 
 
+class _Outcome:
+    """What the worker thread leaves: only this and `fn` are referenced from that thread.
+
+    The Task (with its callbacks, which hold widgets) stays with the GUI thread: a widget whose last
+    reference a worker dropped would be destroyed in that thread, and Qt's destructor locks against the
+    interpreter lock held by the GUI thread (a deadlock seen in the test suite)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+def _work(fn: Callable[[threading.Event], Any], cancel: threading.Event, out: _Outcome) -> None:
+    try:
+        out.result = fn(cancel)
+    except BaseException as exc:  # noqa: BLE001 - every outcome is handed to the GUI thread
+        out.error = exc
+        if not isinstance(exc, (Cancelled, ValueError, OSError, MemoryError)):
+            traceback.print_exc()
+    finally:
+        out.done.set()
+
+
 class Task:
     """One piece of work on its own thread: its cancel event, and its result or error once `done` is set."""
 
     def __init__(self, fn: Callable[[threading.Event], Any], label: str, kind: str):
-        self.fn = fn
         self.label = label  # shown while it is busy, e.g. "Opening model.pt…"
         self.kind = kind  # a newer task of the same kind cancels this one ("preview", "open", ...)
         self.cancel = threading.Event()
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
+        self._out = _Outcome()
+        self.done = self._out.done
         self.on_done: Callable[[Any], None] | None = None
         self.on_error: Callable[[BaseException], None] | None = None
-        self.thread = threading.Thread(target=self._run, name=f"task-{kind}", daemon=False)
+        # Kept here too, so the last reference to the work (and whatever it holds) goes in the GUI thread.
+        self._fn = fn
+        self.thread = threading.Thread(target=_work, args=(fn, self.cancel, self._out), name=f"task-{kind}", daemon=False)
 
-    def _run(self) -> None:
-        try:
-            self.result = self.fn(self.cancel)
-        except BaseException as exc:  # noqa: BLE001 - every outcome is handed to the GUI thread
-            self.error = exc
-            if not isinstance(exc, (Cancelled, ValueError, OSError, MemoryError)):
-                traceback.print_exc()
-        finally:
-            self.done.set()
+    @property
+    def result(self) -> Any:
+        return self._out.result
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._out.error
+
+    def run_here(self) -> None:
+        """Do the work in the calling thread (tiny work; see TaskRunner.submit's `inline`)."""
+        _work(self._fn, self.cancel, self._out)
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
@@ -99,7 +125,7 @@ class TaskRunner(QObject):
         task = Task(fn, label, kind)
         task.on_done, task.on_error = on_done, on_error
         if inline:
-            task._run()
+            task.run_here()
             self._report(task)
             return task
         self._tasks.append(task)
@@ -146,7 +172,8 @@ class TaskRunner(QObject):
             t.cancel.set()
         for t in tasks:
             t.thread.join(timeout)
-            _LIVE.discard(t)
+            if not t.thread.is_alive():  # one still going stays referenced here until it ends (see _Outcome)
+                _LIVE.discard(t)
 
     def _poll(self) -> None:
         finished = [t for t in self._tasks if t.done.is_set()]

@@ -17,8 +17,11 @@ from app.model_state import USER_ERRORS, Opened, describe_opened, open_model
 from core.config import ConfigError, TrainConfig
 from core.errors import ModelFileError
 
-MODEL_FILTER = "PyTorch model files (*.pt *.pth);;All files (*)"
-MODEL_SUFFIXES = (".pt", ".pth")
+OPEN_FILTER = ("Model files (*.pt *.pth *.safetensors);;PyTorch model files (*.pt *.pth);;"
+               "safetensors files (*.safetensors);;All files (*)")
+SAVE_FILTER = "PyTorch model files (*.pt *.pth);;All files (*)"  # the app's file keeps curves and optimizer state
+EXPORT_FILTER = "PyTorch state_dict (*.pth *.pt);;safetensors (*.safetensors);;All files (*)"
+MODEL_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
 class FileActions:
@@ -29,11 +32,13 @@ class FileActions:
         raised, state unchanged, reason shown) when it is refused."""
         return self._wait(self.open_file(path))
 
-    def open_file(self, path: str | os.PathLike):
-        """Start opening a model file; the window takes it when it has been read. Returns the task (None if refused)."""
+    def open_file(self, path: str | os.PathLike, from_run: bool = False):
+        """Start opening a model file; the window takes it when it has been read. Returns the task (None if refused).
+
+        `from_run`: the model a torchrun run saved in its own folder: it is taken as trained and unsaved."""
         path = os.fspath(path)
         name = os.path.basename(path)
-        if self.controller.is_running():
+        if self.is_training():
             self._refuse("Cannot open", f"Cannot open {name}: stop the training first.")
             return None
         form_cfg = self._config_or_none() or TrainConfig()
@@ -41,7 +46,7 @@ class FileActions:
         self.tasks.cancel("views")
         return self.tasks.submit(
             lambda cancel: open_model(path, form_cfg, cancel, data), kind="model", label=f"Opening {name}…",
-            on_done=lambda opened: self._opened(opened, path), on_error=lambda exc: self._failed_file("open", path, exc),
+            on_done=lambda opened: self._opened(opened, path, from_run), on_error=lambda exc: self._failed_file("open", path, exc),
         )
 
     def save_model(self, path: str | os.PathLike) -> bool:
@@ -54,7 +59,7 @@ class FileActions:
 
     def _file_job(self, path: str, what: str) -> bool:
         name = os.path.basename(path)
-        if self.controller.is_running():
+        if self.is_training():
             self._refuse(f"Cannot {what}", f"Cannot {what} {name}: stop the training first.")
             return False
         if not self.has_model():
@@ -67,7 +72,7 @@ class FileActions:
 
     def evaluate(self) -> bool:
         """Bind weights opened from a file to the current data set (when their shapes fit) and predict."""
-        if self.model.weights is None or self.controller.is_running():
+        if self.model.weights is None or self.is_training():
             return self.model.trainer is not None
         try:
             cfg = self.config_panel.config()
@@ -76,9 +81,16 @@ class FileActions:
             return False
         return self._wait(self._bind(cfg, explain=True)) and self.model.is_bound_to(cfg)
 
-    def _opened(self, opened: Opened, path: str) -> None:
+    def _opened(self, opened: Opened, path: str, from_run: bool = False) -> None:
         notes = self.config_panel.set_config(opened.weights.config)
         self.model.opened(opened, path)
+        if from_run:  # trained here, in a temporary folder: nothing is saved yet
+            self.model.forget_path()
+            self.model.dirty = True
+            self._show_model(curves=True)
+            self._update_title()
+            self._update_controls()
+            return
         self._bind_tried = (opened.weights, opened.bound.cfg.dataset)
         self._show_model(curves=True)
         if opened.bound.trainer is None:
@@ -128,7 +140,7 @@ class FileActions:
     def on_open(self) -> None:
         if self.model.dirty and not self.confirm_discard("Open another model and drop the trained, unsaved one?"):
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Open model", self._start_dir(), MODEL_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", self._start_dir(), OPEN_FILTER)
         if path:
             self.open_file(path)
 
@@ -145,13 +157,13 @@ class FileActions:
 
     def on_save_as(self) -> None:
         default = self.model.path or os.path.join(self._start_dir(), "model.pt")
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", default, MODEL_FILTER)
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", default, SAVE_FILTER)
         if path:
-            self.save_model(path if path.lower().endswith(MODEL_SUFFIXES) else path + ".pt")
+            self.save_model(path if path.lower().endswith((".pt", ".pth")) else path + ".pt")
 
     def on_export(self) -> None:
         default = os.path.join(self._start_dir(), "model.pth")
-        path, _ = QFileDialog.getSaveFileName(self, "Export weights (state_dict)", default, MODEL_FILTER)
+        path, _ = QFileDialog.getSaveFileName(self, "Export weights (state_dict)", default, EXPORT_FILTER)
         if path:
             self.export_weights(path)
 

@@ -8,11 +8,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -25,6 +27,8 @@ from app.plots import AccuracyPlot, DataPlot, LossPlot
 from app.predictions import PredictionsPanel
 from app.run_status import RunStatus
 from app.widgets import reserve_lines
+
+MAX_PROCESSES = 16
 
 
 @dataclass
@@ -89,11 +93,37 @@ def build(window: QMainWindow, config_panel: ConfigPanel, torch_later: bool) -> 
     status.setStyleSheet("QLabel { background: #f3f6fa; border: 1px solid #d0d7de; padding: 4px; }")
     reserve_lines(status, 3)
 
+    # Processes: 1 trains in the window's worker thread; N > 1 runs torchrun with DDP (core.distributed).
+    w.processes_spin = QSpinBox()
+    w.processes_spin.setObjectName("processesSpin")
+    w.processes_spin.setAccessibleName("Processes")
+    w.processes_spin.setRange(1, MAX_PROCESSES)
+    w.processes_spin.setToolTip(
+        "1 trains in this window's worker thread. N > 1 runs the same settings as torchrun with N processes "
+        "(DistributedDataParallel: gloo on the CPU, one GPU per process with nccl), a fresh model from the seed; "
+        "the live curve is the loss averaged over the processes. On a few CPU cores one process is faster.")
+    w.copy_command_button = button("copyCommandButton", "Copy command", "Copy the torchrun command",
+                                   "Copy the torchrun command that runs these settings, to run it on a bigger machine.")
+    w.command_label = QLabel("")
+    w.command_label.setObjectName("torchrunCommandLabel")
+    w.command_label.setAccessibleName("torchrun command")
+    w.command_label.setWordWrap(True)
+    w.command_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    w.command_label.setStyleSheet("QLabel { font-family: monospace; color: #404040; }")
+    w.command_label.hide()
+    processes = QHBoxLayout()
+    processes.addWidget(QLabel("Processes"))
+    processes.addWidget(w.processes_spin)
+    processes.addStretch(1)
+    processes.addWidget(w.copy_command_button)
+
     left = QWidget()
     left.setObjectName("leftPanel")
     lv = QVBoxLayout(left)
     lv.setContentsMargins(6, 6, 6, 6)
     lv.addWidget(scroll, 1)
+    lv.addLayout(processes)
+    lv.addWidget(w.command_label)
     lv.addLayout(buttons)
     lv.addWidget(status)
 

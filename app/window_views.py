@@ -41,7 +41,7 @@ class ViewSync:
         the data they name, file weights bound to it when they fit, else the data alone."""
         cfg = self._config_or_none()
         self.appendix.set_config(cfg)
-        if not self._torch_ready or self.controller.is_running() or self._closing or cfg is None:
+        if not self._torch_ready or self.is_training() or self._closing or cfg is None:
             return
         if self.model.is_bound_to(cfg):
             self._show_model(curves=False)
@@ -158,9 +158,10 @@ class ViewSync:
         self.predictions.clear()
 
     def _predict_typed(self, text: str) -> None:
-        if self.controller.is_running():
+        if self.is_training():
             self.predictions.show_prediction("Stop or finish the training first.")
             return
         arch_work = self.model.weights.architecture.parameters if self.model.weights is not None else 0
-        self.tasks.submit(lambda cancel: self.model.predict_typed(text), kind="predict", label="Predicting…",
+        model = self.model  # Qt-free: a worker must hold no widget (see app.tasks)
+        self.tasks.submit(lambda cancel: model.predict_typed(text), kind="predict", label="Predicting…",
                           on_done=self.predictions.show_prediction, inline=arch_work < INLINE_WORK)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from core.checkpoint import save_model_file
@@ -196,3 +197,17 @@ def test_opened_weights_follow_the_chosen_data_and_train_asks_before_dropping_th
     assert asked and window.has_model() and not window.is_training()
     np.testing.assert_array_equal(window.model.weights.state_dict["layers.0.weight"],
                                   torch.load(path, weights_only=True)["layers.0.weight"])
+
+
+def test_two_processes_train_the_books_run_under_torchrun_in_the_window(window, train, qtbot):
+    from tests.core.test_distributed import book_step_means
+
+    widget(window, "processesSpin").setValue(2)
+    assert "torchrun --nproc_per_node=2 -m core train" in widget(window, "torchrunCommandLabel").text()
+    result = train(window, timeout=120_000)
+    assert result is not None and result.status == "finished"
+    assert window.batch_losses().tolist() == pytest.approx(book_step_means(), abs=1e-6)
+    qtbot.waitUntil(lambda: window.trainer is not None, timeout=30_000)  # rank 0's model, opened
+    assert not window.is_training() and window.is_dirty() and window.model_path() is None
+    assert window.batch_losses().tolist() == pytest.approx(book_step_means(), abs=1e-6)
+    assert widget(window, "predictionsTable").model().rowCount() == 2
