@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import Qt
 
+from app.model_views import PredictionTable
 from app.plots import DRAWN_POINTS, GrowingBuffer, LossPlot, PeakLevels
 from app.predictions import PredictionsModel
-from app.model_views import PredictionTable
 from core.events import EpochEnd
 from tests.app.helpers import widget
 
