@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.atomic import atomic_write_text
 from core.cli_output import (  # re-exported: the CLI's tests reach them here
     BATCH_LINES_UP_TO,
     EPOCH_LINES_UP_TO,
@@ -509,16 +510,7 @@ def _write_text_atomic(path: str, text: str) -> None:
         raise CliError(f"--out {path}: the folder {folder} does not exist")
     if os.path.isdir(target):
         raise CliError(f"--out {path} is a folder; give a file name such as train.py")
-    tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        # os.open with 0o666: the file gets the usual permissions (umask applied), unlike mkstemp's 0o600.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        atomic_write_text(target, text)
     except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         raise CliError(f"--out {path}: cannot write it ({exc.strerror or exc})") from None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import difflib
 import os
-import tempfile
 
 from PySide6.QtGui import QColor, QGuiApplication, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPlainTextEdit, QPushButton, QTextEdit, QVBoxLayout, QWidget
 
 from app.panels._common import INVALID_TEXT, error_text, monospace_font, note_label
 from app.panels.highlight import PythonHighlighter
+from core.atomic import atomic_write_text
 from core.config import TrainConfig
 from core.script import render_script
 
@@ -31,29 +31,8 @@ def changed_lines(old: str, new: str) -> list[int]:
 
 
 def write_text_atomically(path: str, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and os.replace: a failed write
-    leaves the file that was there whole. The new file gets the old one's permissions, or the umask's."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            mode = os.stat(path).st_mode & 0o7777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write `text` to `path` through a temporary file beside it and os.replace (core.atomic)."""
+    atomic_write_text(path, text)
 
 
 class CodePanel(QWidget):

@@ -4,15 +4,13 @@ state_dict, or a .safetensors file of the weights and settings."""
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import stat
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from core.atomic import atomic_write
 from core.checkpoint import app_format, safetensors_io
 from core.checkpoint.reasons import os_reason
 from core.errors import ModelFileError
@@ -29,57 +27,6 @@ def atomic_torch_save(obj: Any, path: Any) -> None:
     a killed save leaves at most a hidden `.NAME.*.tmp` beside it, never a half-written `path`.
     """
     atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def atomic_write(path: Any, write: Callable[[BinaryIO], None]) -> None:
-    """`write(f)` into a temporary file in the same folder, flush, fsync, then os.replace (atomic_torch_save's way)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
-    mode = None
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        pass
-    while True:
-        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            # 0o666 minus the umask, as a plain open() would give (mkstemp would give 0o600).
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: str) -> None:
-    # Makes the rename itself survive a power cut on POSIX; folders cannot be opened on Windows.
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 
