@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import errno
-from typing import Any
+import os
+import stat
+from typing import Any, BinaryIO
 
 import torch
+
+import core.checkpoint.limits as limits
 
 
 class Refused(Exception):
@@ -60,3 +64,33 @@ def os_reason(exc: OSError) -> str:
         errno.EROFS: "the disk is read-only",
     }
     return reasons.get(exc.errno, (exc.strerror or str(exc) or type(exc).__name__).lower())
+
+
+def open_model_path(path: str) -> tuple[BinaryIO, int]:
+    """Open the file at `path` for reading after the checks every model file gets, whatever its format:
+    it exists, is a regular file (a FIFO or a device would block or never end), is not empty and not
+    larger than limits.MAX_FILE_BYTES. Returns the open handle and its size; raises Refused saying what is wrong."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise Refused("there is no such file") from None
+    except NotADirectoryError:
+        raise Refused("a part of the path is not a folder") from None
+    except OSError as exc:
+        raise Refused(os_reason(exc)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise Refused("it is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise Refused("it is not a regular file")
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise Refused(os_reason(exc)) from None
+    # The size of this one handle: the file checked is the file read.
+    size = os.fstat(f.fileno()).st_size
+    if size == 0 or size > limits.MAX_FILE_BYTES:
+        f.close()
+        if size == 0:
+            raise Refused("it is empty (0 bytes)")
+        raise Refused(f"it is {mb(size)}, larger than the {mb(limits.MAX_FILE_BYTES)} this app opens; an MLP's weights are far smaller")
+    return f, size

@@ -21,19 +21,16 @@ format) is decided by layouts.py and app_format.py, on what `safe_load` returns.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import stat
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import torch
 
 from core.checkpoint.containers import EMPTY_ZIP_MAGIC, ZIP_MAGIC, check_legacy, check_zip
-from core.checkpoint.limits import MAX_FILE_BYTES
 from core.checkpoint.pickle_scan import Scan, judge_pickle
-from core.checkpoint.reasons import Refused, first_line, mb, os_reason
+from core.checkpoint.reasons import Refused, first_line, open_model_path
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,31 +47,8 @@ def safe_load(path: str) -> SafeLoad:
     Raises Refused with a reason a person understands; may raise MemoryError or, for a file no check
     foresaw, another exception (the caller turns both into a refusal).
     """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise Refused("there is no such file") from None
-    except NotADirectoryError:
-        raise Refused("a part of the path is not a folder") from None
-    except OSError as exc:
-        raise Refused(os_reason(exc)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise Refused("it is a folder, not a file")
-    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
-        raise Refused("it is not a regular file")
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise Refused(os_reason(exc)) from None
+    f, size = open_model_path(path)
     with f:
-        # Everything below reads this one handle, so the file checked is the file loaded.
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            raise Refused("it is empty (0 bytes)")
-        if size > MAX_FILE_BYTES:
-            raise Refused(
-                f"it is {mb(size)}, larger than the {mb(MAX_FILE_BYTES)} this app opens; an MLP's weights are far smaller"
-            )
         head = f.read(512)
         kind = _sniff(head, size)
         scan = check_zip(f, size) if kind == "zip" else check_legacy(f, size)

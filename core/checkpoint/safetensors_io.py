@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from core.checkpoint import limits
-from core.checkpoint.reasons import Refused, first_line, key_text, mb, os_reason
+from core.checkpoint.reasons import Refused, first_line, key_text, mb, open_model_path, os_reason
 
 SUFFIX = ".safetensors"
 # The library accepts headers up to 100 MB, but parsing one in Python costs several times its size and
@@ -101,31 +99,9 @@ def has_suffix(path: Any) -> bool:
 
 def read_header(path: str) -> Header:
     """Check the file at `path` and its header without the library; raises Refused saying what is wrong."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise Refused("there is no such file") from None
-    except NotADirectoryError:
-        raise Refused("a part of the path is not a folder") from None
-    except OSError as exc:
-        raise Refused(os_reason(exc)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise Refused("it is a folder, not a file")
-    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
-        raise Refused("it is not a regular file")
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise Refused(os_reason(exc)) from None
+    f, size = open_model_path(path)
     with f:
         st = os.fstat(f.fileno())
-        size = st.st_size
-        if size == 0:
-            raise Refused("it is empty (0 bytes)")
-        if size > limits.MAX_FILE_BYTES:  # read now, so the one bound of every model file is the one in limits.py
-            raise Refused(
-                f"it is {mb(size)}, larger than the {mb(limits.MAX_FILE_BYTES)} this app opens; an MLP's weights are far smaller"
-            )
         if size < 8:
             raise Refused(f"it is only {size} bytes long, too short for a safetensors file (it is truncated)")
         n = int.from_bytes(f.read(8), "little")
