@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -124,6 +125,10 @@ class ConfigPanel(QWidget):
         self.device_combo: QComboBox = self._controls["device"]
         self.hidden_sizes_edit: QLineEdit = self._controls["hidden_sizes"]
         self.csv_path_edit: QLineEdit = self._controls["dataset.path"]
+        workers = self._controls["num_workers"]
+        cores = os.cpu_count() or 1
+        workers.setToolTip(f"{workers.toolTip()} This machine has {cores} CPU core(s): a run uses at most {cores} "
+                           "workers, since more only wait for each other (torch warns beyond the core count).")
 
     def _add_row(self, setting: Setting) -> None:
         key = setting.key

@@ -7,6 +7,7 @@ work (files, data, evaluation) on worker threads through app/tasks.py.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from app.run_status import IDLE_TEXT, Run, idle_text
 from app.tasks import TaskRunner
 from app.window_files import FileActions
 from app.window_views import ViewSync
-from core.config import ConfigError, DatasetConfig, TrainConfig, batches_per_epoch
+from core.config import ConfigError, DatasetConfig, TrainConfig, batches_per_epoch, salvage_config
 from core.devices import DeviceInfo, list_devices
 from core.events import TrainResult
 from core.history import History
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 SETTINGS_ENV = "TORCH_PLAYGROUND_SETTINGS"  # an .ini path; tests and portable installs point it elsewhere
 # How long closing the window waits for a run to stop (a training loop stops within a batch).
 CLOSE_WAIT_MS = 250
+# A saved config is a few hundred characters; a settings file holding megabytes there is not ours.
+MAX_SAVED_CONFIG_CHARS = 100_000
 __all__ = ["IDLE_TEXT", "MainWindow", "make_settings"]
 
 
@@ -89,6 +92,7 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         self._run: Run | None = None
         self._closing = False
         self._status_kind = "idle"  # "idle", "refusal" (a Train that could not start) or "info"
+        self._restore_note = ""  # what could not be restored from the saved settings, said once
         self._bind_tried: tuple | None = None  # (weights, data set) last bound, so the same is not tried twice
 
         self.tasks = TaskRunner(self)
@@ -127,6 +131,8 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         self._update_controls()
         self._update_title()
         self._set_status(idle_text(self._config_or_none()), "idle")
+        if self._restore_note:
+            self._set_status(self._restore_note, "info")
         if self._torch_ready:
             # torch is here already (tests, create_window): pay its one-time lazy imports now, before the
             # window is shown, rather than in a worker later, where imports hold the interpreter lock
@@ -545,14 +551,21 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         if isinstance(geometry, (QByteArray, bytes)):
             self.restoreGeometry(geometry)
         text = self.settings.value("lastConfig")
-        if isinstance(text, str) and text:
-            try:
-                cfg = TrainConfig.from_json(text)
-            except (ConfigError, TypeError):
-                return  # an old or hand-edited value: keep the book's defaults
-            if not self._torch_ready and self.config_panel.device_combo.findData(cfg.device) < 0:
-                self._pending_device = cfg.device  # chosen again once the real device list is known
-            self.config_panel.set_config(cfg)
+        if text is None:
+            return
+        # An old, hand-edited or damaged value: what is valid is kept, the rest takes the book's
+        # defaults, and the status line says so once.
+        try:
+            data = json.loads(text) if isinstance(text, str) and len(text) <= MAX_SAVED_CONFIG_CHARS else None
+        except ValueError:
+            data = None
+        cfg, dropped = salvage_config(data)
+        if not self._torch_ready and self.config_panel.device_combo.findData(cfg.device) < 0:
+            self._pending_device = cfg.device  # chosen again once the real device list is known
+        self.config_panel.set_config(cfg)
+        if dropped:
+            shown = ", ".join(dropped[:6]) + (f" and {len(dropped) - 6} more" if len(dropped) > 6 else "")
+            self._restore_note = f"The saved settings could not all be read; these start from the defaults: {shown}."
 
     def save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())

@@ -11,6 +11,13 @@ from PySide6.QtWidgets import QMenu
 
 MAX_RECENT = 8
 _KEY = "recentFiles"
+MAX_RAW_CHARS = 64 * 1024  # eight paths of up to 4,096 characters, with room to spare
+MAX_PATH_CHARS = 4096
+
+
+def _plausible_path(path: object) -> bool:
+    return (isinstance(path, str) and 0 < len(path) <= MAX_PATH_CHARS and os.path.isabs(path)
+            and not any(ord(ch) < 32 or ch == "\x7f" for ch in path))
 
 
 class RecentFiles:
@@ -23,12 +30,18 @@ class RecentFiles:
         self._rebuild()
 
     def files(self) -> list[str]:
+        """The recent files, newest first; whatever in the settings is not a plausible path is left out
+        (a damaged or hostile settings file: huge values, control characters, non-text entries)."""
         raw = self.settings.value(_KEY, "[]")
+        if not isinstance(raw, str) or len(raw) > MAX_RAW_CHARS:
+            return []
         try:
-            files = json.loads(raw) if isinstance(raw, str) else list(raw or [])
-        except (json.JSONDecodeError, TypeError):
-            files = []
-        return [f for f in files if isinstance(f, str)][:MAX_RECENT]
+            files = json.loads(raw)
+        except ValueError:
+            return []
+        if not isinstance(files, list):
+            return []
+        return [f for f in files[: 4 * MAX_RECENT] if _plausible_path(f)][:MAX_RECENT]
 
     def add(self, path: str) -> None:
         path = os.path.abspath(path)
@@ -45,7 +58,9 @@ class RecentFiles:
             menu.addAction("(none yet)").setEnabled(False)
             return
         for i, f in enumerate(files):
-            a = menu.addAction(f"&{i + 1} {os.path.basename(f)}")
-            a.setToolTip(f)
+            missing = not os.path.isfile(f)
+            a = menu.addAction(f"&{i + 1} {os.path.basename(f)}" + (" (missing)" if missing else ""))
+            a.setToolTip(f"{f} is no longer there" if missing else f)
             a.setStatusTip(f)
+            a.setEnabled(not missing)
             a.triggered.connect(lambda _=False, p=f: self._open(p))

@@ -385,6 +385,57 @@ def apply_overrides(cfg: TrainConfig, assignments: list[str]) -> TrainConfig:
 # --- checks ---------------------------------------------------------------------------------
 
 
+def salvage_config(data: Any) -> tuple[TrainConfig, list[str]]:
+    """A config from a saved, possibly damaged or hand-edited JSON object: every field that is valid
+    is kept, every other one (wrong type, out of range, unknown) takes the book's default. Returns the
+    config and the keys that were dropped, so the caller can say so once."""
+    if not isinstance(data, dict):
+        return TrainConfig(), ["all settings (they are not a JSON object)"]
+    kept = TrainConfig().to_dict()
+    dropped: list[str] = []
+    for key, value in data.items():
+        if key == "dataset" and isinstance(value, dict):
+            for sub, sub_value in value.items():
+                _try_setting(kept, ("dataset", sub), sub_value, dropped)
+        else:
+            _try_setting(kept, (key,), value, dropped)
+    for _ in range(len(SETTINGS)):  # rules across fields (a csv needs a path): drop what they name
+        try:
+            return TrainConfig.from_dict(kept), dropped
+        except (ConfigError, TypeError) as exc:
+            key = getattr(exc, "key", None) or ""
+            defaults = TrainConfig().to_dict()
+            if key.startswith("dataset."):
+                # The data set's own options together (a csv without its path): the book's data.
+                kept["dataset"], key = defaults["dataset"], "dataset"
+            elif key in kept:
+                kept[key] = defaults[key]
+            else:
+                break
+            dropped.append(key)
+    return TrainConfig(), ["all settings"]
+
+
+def _try_setting(kept: dict, path: tuple[str, ...], value: Any, dropped: list[str]) -> None:
+    trial = json.loads(json.dumps(kept))
+    target = trial
+    for part in path[:-1]:
+        target = target[part]
+    if path[-1] not in target:
+        dropped.append(".".join(path))
+        return
+    target[path[-1]] = value
+    try:
+        TrainConfig.from_dict(trial)
+    except (ConfigError, TypeError, ValueError) as exc:
+        if getattr(exc, "key", None) != "dataset.path" or path == ("dataset", "path"):
+            dropped.append(".".join(path))
+            return
+        # else a rule across fields (csv needs its path, which may come later): judged at the end
+    kept.clear()
+    kept.update(trial)
+
+
 def _reject_unknown(data: dict, cls: type, prefix: str) -> None:
     known = {f.name for f in fields(cls)}
     for key in data:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -220,7 +221,8 @@ class Trainer:
             batch_size=self.cfg.batch_size,
             shuffle=self.cfg.shuffle,
             drop_last=self.cfg.drop_last,
-            num_workers=self.cfg.num_workers,
+            # More processes than cores only wait for each other (torch warns); the order is the same.
+            num_workers=min(self.cfg.num_workers, os.cpu_count() or 1),
         )
         saved = torch.get_rng_state()
         torch.set_rng_state(self._generator.get_state())

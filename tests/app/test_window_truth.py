@@ -211,3 +211,41 @@ def test_two_processes_train_the_books_run_under_torchrun_in_the_window(window, 
     assert not window.is_training() and window.is_dirty() and window.model_path() is None
     assert window.batch_losses().tolist() == pytest.approx(book_step_means(), abs=1e-6)
     assert widget(window, "predictionsTable").model().rowCount() == 2
+
+
+def test_damaged_settings_keep_what_is_valid_and_say_so_once(isolated_settings, qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from app.main_window import MainWindow
+    from tests.app.helpers import FAKE_DEVICES
+
+    missing = str(tmp_path / "gone.pt")
+    settings = QSettings(str(isolated_settings), QSettings.Format.IniFormat)
+    settings.setValue("lastConfig", '{"learning_rate": "fast", "batch_size": 7, "epochs": -3, "bogus": 1,'
+                                    ' "dataset": {"name": "moons", "samples": "lots"}}')
+    settings.setValue("geometry", "not a geometry")
+    settings.setValue("recentFiles", '["' + missing + '", "relative.pt", "bad\\u0000name.pt", 42, "' + "x" * 5000 + '"]')
+    settings.sync()
+    window = MainWindow(devices=FAKE_DEVICES, restore_session=True)
+    qtbot.addWidget(window)
+    try:
+        cfg = window.config_panel.config()
+        assert (cfg.batch_size, cfg.dataset.name) == (7, "moons")  # kept
+        assert (cfg.learning_rate, cfg.epochs, cfg.dataset.samples) == (TrainConfig().learning_rate, 3, 400)
+        status = widget(window, "statusLabel").text()
+        assert "learning_rate" in status and "epochs" in status and "dataset.samples" in status
+        assert window.recent_files() == [missing]
+        actions = window.recent_menu.actions()
+        assert len(actions) == 1 and not actions[0].isEnabled() and "missing" in actions[0].text()
+    finally:
+        window.shutdown()
+    settings.setValue("lastConfig", "x" * 10_000_000)  # garbage of every kind: the defaults, said once
+    settings.setValue("recentFiles", "[" * 100_000)
+    settings.sync()
+    window = MainWindow(devices=FAKE_DEVICES, restore_session=True)
+    qtbot.addWidget(window)
+    try:
+        assert window.config_panel.config() == TrainConfig() and window.recent_files() == []
+        assert "all settings" in widget(window, "statusLabel").text()
+    finally:
+        window.shutdown()
