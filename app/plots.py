@@ -374,6 +374,8 @@ class AccuracyPlot(pg.PlotWidget):
         # Whole-epoch ticks follow the range on screen, not the data: an emptied plot keeps its last
         # range, and ticks at every epoch over 30 epochs were drawn on top of each other.
         item.getViewBox().sigXRangeChanged.connect(self._on_x_range)
+        (x0, x1), _ = item.getViewBox().viewRange()
+        self._set_ticks(x1 - x0)  # the empty plot's 0..1: no "0.2 epochs"
         self._epochs = GrowingBuffer(np.float64)
         self._train = GrowingBuffer(np.float64)
         self._test = GrowingBuffer(np.float64)

@@ -46,9 +46,7 @@ class ViewSync:
         if self.model.is_bound_to(cfg):
             self._show_model(curves=False)
         elif self.model.weights is not None and self._bind_tried != (self.model.weights, cfg.dataset):
-            self._bind(cfg, explain=False)
-        elif self.model.weights is not None:
-            self._show_data(cfg.dataset)
+            self._bind(cfg, explain=False)  # opened weights follow the chosen data when they fit
         else:
             self._show_data(cfg.dataset)
 
