@@ -5,7 +5,6 @@ from __future__ import annotations
 import array
 import csv
 import gzip
-import importlib.util
 import math
 import os
 import threading
@@ -354,22 +353,22 @@ _GENERATORS = {
 }
 
 
-# --- scikit-learn's bundled files -----------------------------------------------------------------
+# --- the bundled iris and digits files ----------------------------------------------------------------
+
+# Copies of the files scikit-learn ships (resources/data/README.md: sources, citations, licence): 61 KB
+# instead of installing scikit-learn and SciPy (210 MB) for two tables.
+DATA_FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "data")
 
 
-def _sklearn_data_file(filename: str) -> str:
-    # find_spec locates the package without importing it: importing sklearn costs seconds.
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("the iris and digits data sets are read from scikit-learn's files; install it: pip install scikit-learn")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data", filename)
+def _data_file(filename: str) -> str:
+    path = os.path.join(DATA_FOLDER, filename)
     if not os.path.isfile(path):
-        raise DataError(f"scikit-learn is installed but its data file {path} is missing; reinstall scikit-learn")
+        raise DataError(f"the data file {path} that comes with the app is missing; reinstall Torch Playground")
     return path
 
 
 def _load_iris():
-    path = _sklearn_data_file("iris.csv")
+    path = _data_file("iris.csv")
     try:
         with open(path, encoding="utf-8") as f:
             # First line: "150,4,setosa,versicolor,virginica" (rows, features, class names).
@@ -377,21 +376,21 @@ def _load_iris():
             n_rows, n_features, class_names = int(head[0]), int(head[1]), tuple(head[2:])
             data = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
     except (OSError, ValueError, IndexError, StopIteration) as exc:
-        raise DataError(f"cannot read scikit-learn's iris file {path}: {exc}") from None
+        raise DataError(f"cannot read the iris file {path}: {exc}") from None
     if data.shape != (n_rows, n_features + 1) or n_features != len(_IRIS_FEATURES):
-        raise DataError(f"scikit-learn's iris file {path} has an unexpected layout: {data.shape}")
+        raise DataError(f"the iris file {path} has an unexpected layout: {data.shape}")
     return data[:, :-1], data[:, -1].astype(np.int64), _IRIS_FEATURES, class_names
 
 
 def _load_digits():
-    path = _sklearn_data_file("digits.csv.gz")
+    path = _data_file("digits.csv.gz")
     try:
         with gzip.open(path, "rt", encoding="ascii") as f:
             data = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)  # no header; 64 pixels, then the digit
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read scikit-learn's digits file {path}: {exc}") from None
+        raise DataError(f"cannot read the digits file {path}: {exc}") from None
     if data.shape[1] != 65:
-        raise DataError(f"scikit-learn's digits file {path} has {data.shape[1]} columns, expected 65")
+        raise DataError(f"the digits file {path} has {data.shape[1]} columns, expected 65")
     feature_names = tuple(f"pixel_{r}_{c}" for r in range(8) for c in range(8))
     return data[:, :-1], data[:, -1].astype(np.int64), feature_names, _names(10)
 

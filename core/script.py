@@ -34,7 +34,7 @@ def render_script(cfg: TrainConfig) -> str:
     folder now), so the script runs from anywhere.
 
     Raises ConfigError for an invalid config and DataError for a generated set with fewer samples than
-    classes (what the engine refuses too). Files are not read: the csv and scikit-learn's files are
+    classes (what the engine refuses too). Files are not read: the csv and the bundled iris and digits files are
     the script's to open.
     """
     cfg = cfg.validate()
@@ -89,8 +89,6 @@ def _imports(cfg: TrainConfig) -> str:
         stdlib.append("import csv")
     if name == "digits":
         stdlib.append("import gzip")
-    if name in ("iris", "digits"):
-        stdlib.append("import importlib.util")
     if name != "appendix-a":
         stdlib.append("import math")
     if name in ("iris", "digits"):
@@ -121,7 +119,11 @@ def _data_code(cfg: TrainConfig) -> str:
                 "spiral": f"make_spiral(samples={ds.samples!r}, classes={ds.classes!r}, noise={ds.noise!r}, rng=rng)",
             }[ds.name]
         elif ds.name in ("iris", "digits"):
-            blocks += [_SKLEARN_FOLDER, _IRIS if ds.name == "iris" else _DIGITS]
+            # The copies Torch Playground ships (resources/data/README.md says where they come from).
+            from core.data import DATA_FOLDER
+
+            blocks += [f"\nDATA_FOLDER = {DATA_FOLDER!r}  # Fisher's iris and UCI's digits, as scikit-learn ships them\n",
+                       _IRIS if ds.name == "iris" else _DIGITS]
             make = f"load_{ds.name}()"
         else:  # csv
             blocks.append(_READ_CSV)
@@ -226,19 +228,9 @@ def make_spiral(samples, classes, noise, rng):
 ''',
 }
 
-_SKLEARN_FOLDER = """
-def sklearn_data_folder():
-    # scikit-learn's bundled data files (what sklearn.datasets reads), found without importing
-    # sklearn, which takes seconds.
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None:
-        raise SystemExit("the iris and digits data sets are scikit-learn's files: pip install scikit-learn")
-    return os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data")
-"""
-
 _IRIS = """
 def load_iris():
-    with open(os.path.join(sklearn_data_folder(), "iris.csv"), encoding="utf-8") as f:
+    with open(os.path.join(DATA_FOLDER, "iris.csv"), encoding="utf-8") as f:
         f.readline()  # "150,4,setosa,versicolor,virginica": rows, features, class names
         data = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
     return data[:, :-1], data[:, -1].astype(np.int64)
@@ -246,7 +238,7 @@ def load_iris():
 
 _DIGITS = """
 def load_digits():
-    with gzip.open(os.path.join(sklearn_data_folder(), "digits.csv.gz"), "rt", encoding="ascii") as f:
+    with gzip.open(os.path.join(DATA_FOLDER, "digits.csv.gz"), "rt", encoding="ascii") as f:
         data = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)  # 64 pixels, then the digit
     return data[:, :-1], data[:, -1].astype(np.int64)
 """

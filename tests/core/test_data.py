@@ -1,4 +1,4 @@
-"""Data sets: the book's exact values, generated sets, scikit-learn's bundled files, CSV files and their errors."""
+"""Data sets: the book's exact values, generated sets, the bundled iris and digits files, CSV files and their errors."""
 
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def test_split_indices_is_a_stratified_partition():
     assert 4 in train.tolist() and len(test) == 3
 
 
-# --- scikit-learn's bundled files -----------------------------------------------------------------
+# --- the bundled iris and digits files ---------------------------------------------------------------
 
 
 def test_iris_is_read_without_importing_sklearn():
@@ -206,10 +206,11 @@ def test_bundled_split_moves_with_data_seed_only():
     assert _same(a, b) and not _same(a, c)
 
 
-def test_bundled_sets_need_scikit_learn(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a))
-    with pytest.raises(DataError, match="install it: pip install scikit-learn"):
+def test_a_missing_bundled_file_is_named(monkeypatch, tmp_path):
+    import core.data
+
+    monkeypatch.setattr(core.data, "DATA_FOLDER", str(tmp_path))
+    with pytest.raises(DataError, match="iris.csv that comes with the app is missing; reinstall"):
         load_dataset(DatasetConfig(name="iris"))
 
 
@@ -423,3 +424,13 @@ def test_core_data_imports_no_gui():
     source = Path(data_module.__file__).read_text(encoding="utf-8")
     for name in ("PySide6", "pyqtgraph", "import app", "from app", "sklearn import", "import sklearn"):
         assert name not in source
+
+
+def test_iris_and_digits_need_no_scikit_learn(monkeypatch):
+    """The two tables ship in resources/data: a machine without scikit-learn (it is no dependency) reads them."""
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.startswith("sklearn") else real(name, *a))
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # `import sklearn` would fail
+    assert load_dataset(DatasetConfig(name="iris")).num_classes == 3
+    assert load_dataset(DatasetConfig(name="digits")).num_features == 64
