@@ -219,3 +219,17 @@ def _get(cfg, key):
     for part in key.split("."):
         value = getattr(value, part)
     return value
+
+
+def test_a_damaged_saved_config_keeps_what_is_valid():
+    from core.config import TrainConfig, salvage_config
+
+    cfg, dropped = salvage_config({"learning_rate": "fast", "batch_size": 7, "bogus": 1,
+                                   "dataset": {"name": "moons", "samples": -5, "noise": 0.25}})
+    assert (cfg.batch_size, cfg.dataset.name, cfg.dataset.noise) == (7, "moons", 0.25)
+    assert cfg.learning_rate == TrainConfig().learning_rate and cfg.dataset.samples == 400
+    assert dropped == ["learning_rate", "bogus", "dataset.samples"]
+    cfg, dropped = salvage_config({"dataset": {"name": "csv"}, "epochs": 5})  # a csv without its path
+    assert cfg.dataset == TrainConfig().dataset and cfg.epochs == 5 and dropped == ["dataset"]
+    assert salvage_config("not an object")[0] == TrainConfig()
+    assert salvage_config(TrainConfig().to_dict()) == (TrainConfig(), [])
