@@ -305,7 +305,9 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         path = self.controller.model_path
         if path:
             self.model.drop()
-            self.open_file(path, from_run=True)  # curves, weights and settings, as rank 0 saved them
+            # Curves, weights and settings as rank 0 saved them, read on a worker; waited for here (with
+            # the event loop running), so that whoever hears runFinished next finds the model in place.
+            self._wait(self.open_file(path, from_run=True))
         if result is not None and run is not None:
             self._set_status(run.result_text(result) + f" ({self.controller.processes} processes)", "info")
         elif run is not None and not run.failed:
