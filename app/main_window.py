@@ -26,6 +26,7 @@ from app.recent_files import RecentFiles
 from app.run_status import IDLE_TEXT, Run, idle_text
 from app.tasks import TaskRunner
 from app.window_files import FileActions
+from app.window_processes import ProcessRuns
 from app.window_views import ViewSync
 from core.config import ConfigError, DatasetConfig, TrainConfig, batches_per_epoch, salvage_config
 from core.devices import DeviceInfo, list_devices
@@ -57,7 +58,7 @@ def make_settings(settings: QSettings | str | os.PathLike | None = None) -> QSet
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "torch-playground", "torch-playground")
 
 
-class MainWindow(FileActions, ViewSync, QMainWindow):
+class MainWindow(FileActions, ViewSync, ProcessRuns, QMainWindow):
     """Torch Playground's window; its defaults are the book's run, ready to train.
 
     Parameters
@@ -273,63 +274,6 @@ class MainWindow(FileActions, ViewSync, QMainWindow):
         if per_epoch > 0:
             self.loss_plot.begin_run(run.steps_before + 1, per_epoch * cfg.epochs)
             self.accuracy_plot.begin_run(first_epoch - 1 + cfg.epochs)
-
-    def _start_processes(self, cfg: TrainConfig, n: int) -> bool:
-        """Train a fresh model from the seed as torchrun with n processes (DDP); the live curve is rank 0's mean."""
-        if self.model.has_model() and (self.model.dirty or self.model.weights is not None) and not self.confirm_discard(
-                f"Train a new model on {n} processes and drop the current one?"):
-            return False
-        self.tasks.cancel("preview")
-        self.tasks.cancel("views")
-        self._run = Run(mode="new", cfg=cfg, steps_before=0)
-        self._clear_views(keep_data=self.data_plot.shown_key == cfg.dataset)
-        self._lay_out_run("new", cfg)
-        self.run_status.starting()
-        self.predictions.clear("Training on several processes… the predictions appear when the run ends.")
-        self._set_status(f"Starting {n} processes (torchrun, DistributedDataParallel)…", "info")
-        try:
-            self.controller.start_processes(cfg, n)
-        except (OSError, RuntimeError, ValueError) as exc:
-            self._run = None
-            self._refuse("Cannot train", f"Cannot start torchrun: {exc}")
-            self.run_status.idle()
-            return False
-        self._update_controls()
-        return True
-
-    def _processes_finished(self, run: Run | None, result: TrainResult | None) -> None:
-        """A torchrun run ended: its model is the file rank 0 saved, opened like any other (off this thread)."""
-        self.loss_plot.end_run()
-        self.accuracy_plot.end_run()
-        self.run_status.ended(run)
-        path = self.controller.model_path
-        if path:
-            self.model.drop()
-            # Curves, weights and settings as rank 0 saved them, read on a worker; waited for here (with
-            # the event loop running), so that whoever hears runFinished next finds the model in place.
-            self._wait(self.open_file(path, from_run=True))
-        if result is not None and run is not None:
-            self._set_status(run.result_text(result) + f" ({self.controller.processes} processes)", "info")
-        elif run is not None and not run.failed:
-            self._set_status("Stopped: a run on several processes keeps no model when it is stopped.", "info")
-        self._update_controls()
-
-    def _copy_command(self) -> None:
-        from PySide6.QtWidgets import QApplication
-
-        text = self._command_text()
-        if text:
-            QApplication.clipboard().setText(text)
-            self._set_status(f"Copied: {text}", "info")
-
-    def _command_text(self) -> str:
-        cfg = self._config_or_none()
-        if cfg is None:
-            return ""
-        from app.process_run import command_text
-
-        return command_text(cfg.with_changes(device="auto" if cfg.device.startswith("cuda") else cfg.device),
-                            max(self.processes_spin.value(), 2))
 
     def stop_training(self) -> None:
         if self.is_training():
