@@ -57,15 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
             "then the accuracies and the result."
         ),
     )
-    train.add_argument("--config", metavar="RUN.json", help="a JSON file of config fields")
-    train.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one field; dotted keys (dataset.name=moons); VALUE is read as JSON when it parses",
-    )
+    _add_config_arguments(train)
     train.add_argument(
         "--out",
         metavar="MODEL.pt",

@@ -483,22 +483,8 @@ class DistributedRun:
                 break
             last_epoch = self._end_epoch(epoch, loss_sum / max(batch, 1), time.perf_counter() - t0)
         elapsed = time.perf_counter() - t0
-        if status == "finished":
-            message = f"finished {epochs} epoch(s) in {elapsed:.2f} s on {world} processes"
-        elif status == "stopped":
-            message = f"stopped by request after {trainer.steps} batches (epoch {trainer.epochs_completed + 1})"
-        result = TrainResult(
-            status=status,
-            message=message,
-            epochs_completed=trainer.epochs_completed,
-            steps=trainer.steps,
-            elapsed=elapsed,
-            samples_per_second=samples / elapsed if elapsed > 0 else 0.0,
-            last_epoch=last_epoch or (trainer.history.epochs[-1] if trainer.history.epochs else None),
-        )
-        for cb in callbacks:
-            cb.on_train_end(result)
-        return result
+        return trainer.end_run(status, message, epochs, elapsed, samples, last_epoch, callbacks,
+                               where=f" on {world} processes")
 
     def _end_epoch(self, epoch: int, train_loss: float, elapsed: float) -> EpochEnd:
         """Accuracy over the whole splits: each rank evaluates its share of the rows, the counts are summed."""

@@ -327,8 +327,14 @@ class Trainer:
                 status = "stopped"
                 break
         elapsed = time.perf_counter() - t0 - paused_for
+        return self.end_run(status, message, epochs, elapsed, samples, last_epoch, callbacks)
+
+    def end_run(self, status: str, message: str, epochs: int, elapsed: float, samples: int,
+                last_epoch: EpochEnd | None, callbacks: Sequence[Callback], where: str = "") -> TrainResult:
+        """The run's TrainResult (a finished or stopped run's message written here), told to `callbacks`.
+        `where` ends a finished run's message (" on 2 processes")."""
         if status == "finished":
-            message = f"finished {epochs} epoch(s) in {elapsed:.2f} s"
+            message = f"finished {epochs} epoch(s) in {elapsed:.2f} s{where}"
         elif status == "stopped":
             message = f"stopped by request after {self.steps} batches (epoch {self.epochs_completed + 1})"
         result = TrainResult(
