@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -74,20 +75,7 @@ def _interpret(loaded: SafeLoad, path: str) -> LoadedModel:
         state, description = find_weights(obj)
     architecture, weights = check_weights(state, notes)
     meta = app_format.read_metadata(obj, architecture, notes) if app_file else app_format.Metadata()
-    return LoadedModel(
-        path=path,
-        format=description,
-        state_dict=weights,
-        architecture=architecture,
-        activation=meta.activation,
-        config=meta.config,
-        history=meta.history,
-        optimizer_state=meta.optimizer_state,
-        standardizer=meta.standardizer,
-        class_names=meta.class_names,
-        feature_names=meta.feature_names,
-        warnings=tuple(notes),
-    )
+    return _loaded(path, description, weights, architecture, meta, notes)
 
 
 # --- .safetensors -------------------------------------------------------------------------------
@@ -127,18 +115,24 @@ def _open_safetensors(path: str) -> LoadedModel:
     else:
         description = f"safetensors ({_layout_words(layout)})"
         metadata = app_format.Metadata()
+    # A .safetensors file holds no training history or optimizer state, whatever its header says.
+    metadata = dataclasses.replace(metadata, history=None, optimizer_state=None)
+    return _loaded(path, description, weights, architecture, metadata, notes)
+
+
+def _loaded(path, description, weights, architecture, meta: app_format.Metadata, notes: list[str]) -> LoadedModel:
     return LoadedModel(
         path=path,
         format=description,
         state_dict=weights,
         architecture=architecture,
-        activation=metadata.activation,
-        config=metadata.config,
-        history=None,
-        optimizer_state=None,
-        standardizer=metadata.standardizer,
-        class_names=metadata.class_names,
-        feature_names=metadata.feature_names,
+        activation=meta.activation,
+        config=meta.config,
+        history=meta.history,
+        optimizer_state=meta.optimizer_state,
+        standardizer=meta.standardizer,
+        class_names=meta.class_names,
+        feature_names=meta.feature_names,
         warnings=tuple(notes),
     )
 
