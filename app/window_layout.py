@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.config_panel import ConfigPanel
+from app.data_plot import DataPlot
 from app.panels import AppendixTabs
-from app.plots import AccuracyPlot, DataPlot, LossPlot
+from app.plots import AccuracyPlot, LossPlot
 from app.predictions import PredictionsPanel
 from app.run_status import RunStatus
 from app.widgets import reserve_lines

@@ -9,8 +9,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyledItemDelegate, QTableView, QVBoxLayout, QWidget
 
+from app.colors import class_color
 from app.panels._common import INVALID_TEXT, WAITING_TEXT, DataInfo, DataSource, error_text, note_label, torch_loaded
-from app.plots import class_color
 from app.tasks import TaskRunner
 from core.config import TrainConfig
 from core.memory import parameter_count
