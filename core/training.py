@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from core.config import TrainConfig, batches_per_epoch
+from core.cuda_graph import GraphBackend, GraphedStep, graph_backend
 from core.data import DataSplit, ToyDataset, load_dataset
 from core.devices import resolve_device
 from core.errors import Cancelled, TrainingError
@@ -107,7 +108,11 @@ class Trainer:
         threads: int | None = None,
         probe=None,
         cancel: threading.Event | None = None,
+        cuda_graphs: bool | GraphBackend | None = None,
     ):
+        """`cuda_graphs`: on cuda, each full-size batch's step is replayed as one CUDA graph (core/cuda_graph.py);
+        None = on unless TORCH_PLAYGROUND_CUDA_GRAPHS=0, False = step by step; other devices never use graphs.
+        A GraphBackend object is used on any device (the CPU tests' stand-in)."""
         self.cfg = cfg.validate()
         self.callbacks = list(callbacks)
         self.threads = threads
@@ -118,6 +123,9 @@ class Trainer:
             raise TrainingError("the training split is empty: lower dataset.test_fraction or use more samples")
         self.batches_per_epoch = _batches_or_refuse(n_train, cfg)
         self.device = resolve_device(cfg.device, probe)
+        self._cuda_graphs = cuda_graphs
+        self._graph_backend = graph_backend(self.device, cuda_graphs)
+        self.cuda_graph_fallback: str | None = None  # why capturing the step failed (then this trainer stops trying)
         check_training_memory(self.data.num_features, cfg.hidden_sizes, self.data.num_classes, cfg.optimizer, cfg.momentum)
         self.model, self._generator = seeded_model_and_generator(cfg, self.data.num_features, self.data.num_classes)
         if initial_state is not None:
@@ -182,6 +190,8 @@ class Trainer:
             nxt.model = self.model.to(device)
             nxt._X_train, nxt._y_train = self.data.X_train.to(device), self.data.y_train.to(device)
             nxt._X_test, nxt._y_test = self.data.X_test.to(device), self.data.y_test.to(device)
+            if self.cuda_graph_fallback is None:
+                nxt._graph_backend = graph_backend(device, self._cuda_graphs)
         same_kind = cfg.optimizer == self.cfg.optimizer
         nxt.optimizer = nxt._make_optimizer()
         if same_kind:
@@ -250,14 +260,28 @@ class Trainer:
         epochs = self.cfg.epochs if epochs is None else epochs
         if self.threads is not None:
             torch.set_num_threads(self.threads)
+        graphed = self._graphed_step()
         try:
-            return self._fit(stop, pause, epochs)
+            return self._fit(stop, pause, epochs, graphed)
         except BaseException as exc:
             for cb in self.callbacks:
                 cb.on_exception(exc)
             raise
+        finally:
+            if graphed is not None:
+                graphed.close()
+                if graphed.fallback_reason is not None:  # said once; later fits of this trainer go step by step
+                    self.cuda_graph_fallback, self._graph_backend = graphed.fallback_reason, None
 
-    def _fit(self, stop: threading.Event | None, pause: threading.Event | None, epochs: int) -> TrainResult:
+    def _graphed_step(self) -> GraphedStep | None:
+        """This fit's captured step on cuda (graphs on, at least one full batch), else None: the plain loop."""
+        bs = self.cfg.batch_size
+        if self._graph_backend is None or self._X_train.shape[0] < bs:
+            return None
+        return GraphedStep(self.model, self.optimizer, self._X_train[:bs], self._y_train[:bs], self._graph_backend)
+
+    def _fit(self, stop: threading.Event | None, pause: threading.Event | None, epochs: int,
+             graphed: GraphedStep | None = None) -> TrainResult:
         cfg, model, opt = self.cfg, self.model, self.optimizer
         callbacks = self.callbacks
         bpe = self.batches_per_epoch
@@ -296,11 +320,14 @@ class Trainer:
                     if stop is not None and stop.is_set():
                         status = "stopped"
                         break
-                logits = model(features)
-                loss = F.cross_entropy(logits, labels)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                if graphed is None:
+                    logits = model(features)
+                    loss = F.cross_entropy(logits, labels)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                else:
+                    loss = graphed.step(features, labels)
                 value = loss.item()
                 batch += 1
                 self.steps += 1
