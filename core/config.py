@@ -187,7 +187,11 @@ SETTINGS: tuple[Setting, ...] = (
             low=0, high=MAX_SEED),
     Setting("device", "text", "Device",
             "Where the tensors live and the math runs: the CPU, an NVIDIA GPU (cuda:N) or an Apple GPU (mps). "
-            "Greyed-out devices are not available on this machine; point at one to see why.",
+            "Greyed-out devices are not available on this machine; point at one to see why. A GPU is not always "
+            "faster: each training step is a handful of tiny jobs (kernels) sent to it, and for a small model like "
+            "the book's, sending them costs more than the arithmetic, so the CPU can win. On cuda the whole step "
+            "is recorded once as a CUDA graph and replayed as one job, which narrows the gap. A GPU pays off with "
+            "wide layers and big batches.",
             what="device", pattern=DEVICE_PATTERN, rule="use auto, cpu, cuda, cuda:N or mps"),
 )
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
