@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import array
 import csv
 import gzip
 import math
@@ -16,14 +15,9 @@ import torch
 from torch.utils.data import Dataset
 
 from core.config import DatasetConfig
+from core.csv_reader import read_csv  # CSV files: numpy's reader, the csv module for exact messages
 from core.errors import Cancelled, DataError
 
-# A learner's CSV is small; this bound keeps a wrong file choice from eating all memory.
-MAX_CSV_BYTES = 200 * 1024 * 1024
-# More labels than this means the label column is almost surely a measurement, not a class.
-MAX_CSV_CLASSES = 1000
-# Cells that mean "no value" in the files people export from spreadsheets and pandas.
-_MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 # Generated blobs keep this spread even at noise 0, so each class is a cloud, not a single point.
 _BLOB_STD = 0.25
 
@@ -395,169 +389,7 @@ def _load_digits():
     return data[:, :-1], data[:, -1].astype(np.int64), feature_names, _names(10)
 
 
-# --- CSV files ------------------------------------------------------------------------------------
-
-
-def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
-    """Read a CSV of numeric feature columns and one label column.
-
-    Returns ``(X, y, feature_names, class_names)``: X a float64 array (n, f), y int64 codes
-    0..k-1 into class_names. Class names are the distinct labels, sorted as numbers when every
-    label is a whole number (so labels 0..k-1 keep their codes), else sorted as text.
-    Row numbers in messages count the header as row 1, as a spreadsheet does.
-    """
-    if path is None or str(path) == "":
-        raise DataError("the csv data set needs a path to a .csv file")
-    where = os.fspath(path)
-    try:
-        size = os.stat(where).st_size
-    except FileNotFoundError:
-        raise DataError(f"{where}: no such file") from None
-    except OSError as exc:
-        raise DataError(f"{where}: cannot read it ({exc.strerror or exc})") from None
-    if os.path.isdir(where):
-        raise DataError(f"{where} is a folder, not a CSV file")
-    if size > MAX_CSV_BYTES:
-        raise DataError(f"{where} is {size / 2**20:.0f} MB; CSV files over {MAX_CSV_BYTES // 2**20} MB are refused")
-    try:
-        with open(where, "rb") as probe:
-            if b"\x00" in probe.read(8192):  # text never holds NUL bytes; a model file or an image does
-                raise DataError(f"{where} looks like a binary file, not CSV text")
-        # utf-8-sig: spreadsheet programs often start a UTF-8 CSV with a byte-order mark.
-        with open(where, encoding="utf-8-sig", newline="") as f:
-            return _parse_csv(f, where, label_column)
-    except UnicodeDecodeError:
-        raise DataError(f"{where} is not UTF-8 text; save it as CSV UTF-8") from None
-    except OSError as exc:
-        raise DataError(f"{where}: cannot read it ({exc.strerror or exc})") from None
-
-
-def _parse_csv(f, where: str, label_column: str | None):
-    first_line = f.readline()
-    delimiter = ","
-    if "," not in first_line:
-        # A header without commas but with semicolons or tabs: a European or TSV export.
-        delimiter = next((d for d in (";", "\t") if d in first_line), ",")
-    f.seek(0)
-    # utf-8-sig only drops the byte-order mark at the very start of decoding; seek(0) restarts it.
-    reader = csv.reader(f, delimiter=delimiter)
-    end = 0  # the last line read so far
-    try:
-        header = next((row for row in reader if row), None)
-        if header is None:
-            raise DataError(f"{where} is empty: it needs a header row of column names and rows of data")
-        header_row = reader.line_num
-        columns = [name.strip() for name in header]
-        _check_header(columns, where)
-        if label_column is None:
-            label_index = len(columns) - 1
-        elif label_column.strip() in columns:
-            label_index = columns.index(label_column.strip())
-        else:
-            raise DataError(f"{where}: there is no column {label_column!r}; the columns are {', '.join(columns)}")
-        if len(columns) < 2:
-            raise DataError(f"{where}: it has only the column {columns[0]!r}; it needs feature columns beside the label column")
-        feature_index = [i for i in range(len(columns)) if i != label_index]
-        feature_names = tuple(columns[i] for i in feature_index)
-        values = array.array("d")
-        labels: list[str] = []
-        lines = array.array("q")
-        end = header_row
-        for row in reader:
-            # A row's number is the line it starts on: a quoted value may run over several lines.
-            line, end = end + 1, reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank lines, such as a trailing one
-            if len(row) != len(columns):
-                raise DataError(f"{where}: row {line} has {len(row)} values but the header has {len(columns)} columns")
-            try:
-                values.extend([float(row[i]) for i in feature_index])
-            except ValueError:
-                _raise_bad_cell(row, feature_index, columns, line, where, delimiter)
-            label = row[label_index].strip()
-            if "\n" in label or "\r" in label:
-                raise DataError(
-                    f"{where}: row {line}, column {columns[label_index]!r}: a quoted value runs over several lines; "
-                    "is a closing quote missing?"
-                )
-            if label.lower() in _MISSING:
-                raise DataError(f"{where}: row {line}, column {columns[label_index]!r}: the label is missing ({label!r})")
-            labels.append(label)
-            lines.append(line)
-    except csv.Error as exc:
-        raise DataError(f"{where}: row {end + 1} is not valid CSV ({exc})") from None
-    if not labels:
-        raise DataError(f"{where} has a header (row {header_row}) but no rows of data")
-    X = np.frombuffer(values, dtype=np.float64).reshape(len(labels), len(feature_index)).copy()
-    bad = ~np.isfinite(X)
-    if bad.any():
-        r, c = (int(v) for v in np.argwhere(bad)[0])
-        column = feature_names[c]
-        if np.isnan(X[r, c]):
-            raise DataError(f"{where}: row {lines[r]}, column {column!r} has a missing value (nan); fill or drop that row")
-        raise DataError(f"{where}: row {lines[r]}, column {column!r}: {X[r, c]} is not a finite number")
-    y, class_names = _encode_labels(labels, where, columns[label_index])
-    return X, y, feature_names, class_names
-
-
-def _check_header(columns: list[str], where: str) -> None:
-    for i, name in enumerate(columns, start=1):
-        if not name:
-            raise DataError(f"{where}: column {i} of the header has no name; the first row must name every column")
-    seen: set[str] = set()
-    for name in columns:
-        if name in seen:
-            raise DataError(f"{where}: the header names the column {name!r} more than once; column names must differ")
-        seen.add(name)
-    numeric = 0
-    for name in columns:
-        try:
-            float(name)
-            numeric += 1
-        except ValueError:
-            pass
-    if numeric == len(columns):
-        raise DataError(f"{where}: the first row holds numbers ({', '.join(columns[:4])}...), not column names; add a header row")
-
-
-def _raise_bad_cell(row: list[str], feature_index: list[int], columns: list[str], line: int, where: str, delimiter: str):
-    for i in feature_index:
-        cell = row[i].strip()
-        if cell.lower() in _MISSING:
-            shown = "empty" if not cell else f"missing ({cell!r})"
-            raise DataError(f"{where}: row {line}, column {columns[i]!r} is {shown}; fill or drop that row")
-        try:
-            float(cell)
-        except ValueError:
-            hint = ""
-            if delimiter != "," and "," in cell:
-                hint = "; write decimals with a point (1.5), not a comma"
-            raise DataError(f"{where}: row {line}, column {columns[i]!r}: {cell!r} is not a number{hint}") from None
-    raise DataError(f"{where}: row {line} holds a value that is not a number")  # unreachable: float failed above
-
-
-def _encode_labels(labels: list[str], where: str, column: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    try:
-        numbers = [int(label) for label in labels]
-    except ValueError:
-        numbers = None
-    if numbers is not None:
-        keys: list[Any] = numbers
-        distinct = sorted(set(numbers))
-        class_names = tuple(str(v) for v in distinct)
-    else:
-        keys = labels
-        distinct = sorted(set(labels))
-        class_names = tuple(distinct)
-    if len(distinct) < 2:
-        raise DataError(f"{where}: the label column {column!r} holds only one class ({class_names[0]!r}); it needs at least two")
-    if len(distinct) > MAX_CSV_CLASSES:
-        raise DataError(
-            f"{where}: the label column {column!r} holds {len(distinct)} different values; "
-            f"at most {MAX_CSV_CLASSES} classes are allowed; is it really the class label?"
-        )
-    code = {v: i for i, v in enumerate(distinct)}
-    return np.fromiter((code[k] for k in keys), dtype=np.int64, count=len(keys)), class_names
+# --- one sample typed by hand ----------------------------------------------------------------------
 
 
 def parse_features(text: str, n_features: int) -> list[float]:

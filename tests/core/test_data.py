@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
+from core import csv_reader
 from core import data as data_module
 from core.config import ConfigError, DatasetConfig
 from core.data import DataError, DataSplit, Standardizer, ToyDataset, appendix_a, load_dataset, split_indices
@@ -340,8 +341,8 @@ def test_csv_binary_file(tmp_path):
 
 
 def test_csv_too_large_is_refused_before_reading(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_module, "MAX_CSV_BYTES", 10)
-    with pytest.raises(DataError, match="MB are refused"):
+    monkeypatch.setattr(csv_reader, "MAX_CSV_BYTES", 10)
+    with pytest.raises(DataError, match="MB are refused: use a sample of its rows"):
         _load_csv(_csv(tmp_path, "x,y,c\n1,2,a\n3,4,b\n"))
 
 
@@ -357,7 +358,7 @@ def test_csv_unreadable_file(tmp_path, monkeypatch):
 
 
 def test_csv_too_many_classes(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_module, "MAX_CSV_CLASSES", 3)
+    monkeypatch.setattr(csv_reader, "MAX_CSV_CLASSES", 3)
     rows = ["x,c"] + [f"{i},{i * 0.5}" for i in range(5)]
     with pytest.raises(DataError, match="holds 5 different values"):
         _load_csv(_csv(tmp_path, "\n".join(rows)))
