@@ -1,4 +1,5 @@
-"""The predictions view: test samples with features, logits, softmax probabilities, predicted and true class."""
+"""The predictions view: test samples with predicted and true class, softmax probabilities, logits, features; and
+the confusion matrix."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSizePolicy,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from app.confusion import ConfusionMatrix
 from app.model_views import PredictionTable
 from app.widgets import reserve_lines
 
 WRONG = QColor(255, 205, 210)
+# The columns before the probabilities: the row number, then what a reader looks for first.
+LEAD_COLUMNS = ["#", "predicted", "true", "correct"]
 
 
 class PredictionsModel(QAbstractTableModel):
@@ -48,12 +53,12 @@ class PredictionsModel(QAbstractTableModel):
             f = preds.features.shape[1]
             k = preds.logits.shape[1]
             self._classes = list(preds.class_names) if len(preds.class_names) == k else [str(i) for i in range(k)]
+            # Classes first, features last: with digits' 64 features the classes were 80 columns off screen.
             self._headers = (
-                ["#"]
-                + list(preds.feature_names[:f])
-                + [f"logit {c}" for c in self._classes]
+                LEAD_COLUMNS
                 + [f"p({c})" for c in self._classes]
-                + ["predicted", "true"]
+                + [f"logit {c}" for c in self._classes]
+                + list(preds.feature_names[:f])
             )
             self._wrong = np.asarray(preds.predicted) != np.asarray(preds.true)
         self.endResetModel()
@@ -75,16 +80,20 @@ class PredictionsModel(QAbstractTableModel):
         f, k = p.features.shape[1], p.logits.shape[1]
         if column == 0:
             return str(row + 1)
-        c = column - 1
-        if c < f:
-            return f"{p.features[row, c]:.4g}"
-        c -= f
+        if column == 1:
+            return self._classes[int(p.predicted[row])]
+        if column == 2:
+            return self._classes[int(p.true[row])]
+        if column == 3:
+            return "no" if self._wrong[row] else "yes"
+        c = column - len(LEAD_COLUMNS)
+        if c < k:
+            return f"{p.probabilities[row, c]:.4f}"
+        c -= k
         if c < k:
             return f"{p.logits[row, c]:.4f}"
         c -= k
-        if c < k:
-            return f"{p.probabilities[row, c]:.4f}"
-        return self._classes[int(p.predicted[row] if c == k else p.true[row])]
+        return f"{p.features[row, c]:.4g}" if c < f else ""
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if self._preds is None or not index.isValid():
@@ -106,6 +115,7 @@ class PredictionsPanel(QWidget):
 
     predictRequested = Signal(str)
     evaluateRequested = Signal()
+    tableChanged = Signal(object)  # the PredictionTable shown now, or None: the data plot rings its mistakes
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -126,9 +136,9 @@ class PredictionsPanel(QWidget):
         self.table.setObjectName("predictionsTable")
         self.table.setAccessibleName("Predictions on the test split")
         self.table.setToolTip(
-            "One row per test sample: its features, the model's raw outputs (logits), the softmax probabilities "
-            "that turn them into shares of 1, the predicted class (the largest) and the true class. "
-            "Wrong predictions are shaded red."
+            "One row per test sample: the predicted class (the most probable), the true class, whether they agree, "
+            "the softmax probabilities that turn the model's raw outputs (logits, next) into shares of 1, and last "
+            "the sample's features. Wrong predictions are shaded red."
         )
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -139,7 +149,17 @@ class PredictionsPanel(QWidget):
         # _fit_columns): ResizeToContents measured every cell of the sampled rows, all data roles, at
         # every reset (~30 ms at the end of each run).
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        layout.addWidget(self.table, 1)
+        # Beside the table, so both are seen at once; the splitter gives the table what the matrix leaves.
+        self.confusion = ConfusionMatrix()
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        self.split.setObjectName("predictionsSplitter")
+        self.split.setChildrenCollapsible(False)
+        self.split.addWidget(self.table)
+        self.split.addWidget(self.confusion)
+        self.split.setStretchFactor(0, 1)
+        self.split.setStretchFactor(1, 0)
+        self._matrix_classes = -1  # the class count the splitter was last fitted to
+        layout.addWidget(self.split, 1)
 
         row = QHBoxLayout()
         self.predict_edit = QLineEdit()
@@ -193,6 +213,16 @@ class PredictionsPanel(QWidget):
                 width = max(width, fm.horizontalAdvance(model.text(r, c)) + 12)
             self.table.setColumnWidth(c, width)
 
+    def _fit_matrix(self, classes: int) -> None:
+        """Give the confusion matrix its preferred width when the class count changes (a width the user
+        dragged the splitter to is kept while it does not); the table keeps at least 40%."""
+        total = sum(self.split.sizes())
+        if classes == self._matrix_classes or total <= 0:
+            return
+        self._matrix_classes = classes
+        matrix = min(self.confusion.sizeHint().width(), int(total * 0.6))
+        self.split.setSizes([total - matrix, matrix])
+
     def _request(self) -> None:
         self.predictRequested.emit(self.predict_edit.text())
 
@@ -205,8 +235,10 @@ class PredictionsPanel(QWidget):
     def clear(self, note: str = "No model yet: train one or open a model file.") -> None:
         self._current = None
         self.model.set_table(None)
+        self.confusion.set_table(None)
         self.accuracy_label.setText(note)
         self.predict_result.setText("")
+        self.tableChanged.emit(None)
 
     def set_predictions(self, preds: PredictionTable | None, note: str = "") -> None:
         if preds is None:
@@ -214,7 +246,9 @@ class PredictionsPanel(QWidget):
             return
         self._current = preds
         self.model.set_table(preds)
+        self.confusion.set_table(preds)
         self._fit_columns()
+        self._fit_matrix(preds.logits.shape[1])
         n = preds.features.shape[0]
         shown = "" if n == preds.total else f" (first {n} of {preds.total} rows shown)"
         acc = preds.accuracy
@@ -223,3 +257,4 @@ class PredictionsPanel(QWidget):
         if note:
             text += f". {note}"
         self.accuracy_label.setText(text)
+        self.tableChanged.emit(preds)

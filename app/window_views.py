@@ -39,6 +39,7 @@ class ViewSync:
     def _refresh_views(self) -> None:
         """The data plot, regions and predictions for the settings: the model's views when it is bound to
         the data they name, file weights bound to it when they fit, else the data alone."""
+        self._plot_follows_predictions()
         cfg = self._config_or_none()
         self.appendix.set_config(cfg)
         if not self._torch_ready or self.is_training() or self._closing or cfg is None:
@@ -141,12 +142,21 @@ class ViewSync:
             if cfg is not None and self._torch_ready:
                 self._show_data(cfg.dataset)
 
+    def _plot_follows_predictions(self) -> None:
+        """The data plot rings the mistakes of whatever predictions the panel shows, however they got there
+        (a run's end, a bound file, Evaluate): connected once, before the first run can start."""
+        if not getattr(self, "_plot_follows", False):
+            self._plot_follows = True
+            self.predictions.tableChanged.connect(self.data_plot.set_predictions)
+            self.data_plot.set_predictions(self.predictions.current())
+
     def _show_regions(self, r) -> None:
         self.data_plot.set_regions(r.predicted, r.confidence, r.x_range, r.y_range)
 
     def _clear_views(self, keep_data: bool = False) -> None:
         """Empty the views; `keep_data` (a new run starts) keeps the points and the plots' ranges, which
         the run's start sets (end_run gives the ranges back to the data, also after a failed start)."""
+        self._plot_follows_predictions()
         self.loss_plot.clear_data(keep_range=keep_data)
         self.accuracy_plot.clear_data(keep_range=keep_data)
         if keep_data:

@@ -119,11 +119,11 @@ def test_predictions_model_formats_cells_only_on_request_and_marks_wrong_rows(qt
         correct=1,
     )
     model.set_table(table)
-    assert (model.rowCount(), model.columnCount()) == (2, 9)
-    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(9)]
-    assert headers == ["#", "x1", "x2", "logit a", "logit b", "p(a)", "p(b)", "predicted", "true"]
-    row = [model.data(model.index(1, c)) for c in range(9)]
-    assert row == ["2", "0.25", "3", "0.5000", "1.5000", "0.2689", "0.7311", "b", "a"]
+    assert (model.rowCount(), model.columnCount()) == (2, 10)
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(10)]
+    assert headers == ["#", "predicted", "true", "correct", "p(a)", "p(b)", "logit a", "logit b", "x1", "x2"]
+    row = [model.data(model.index(1, c)) for c in range(10)]
+    assert row == ["2", "b", "a", "no", "0.2689", "0.7311", "0.5000", "1.5000", "0.25", "3"]
     assert model.data(model.index(0, 0), Qt.ItemDataRole.BackgroundRole) is None
     assert model.data(model.index(1, 0), Qt.ItemDataRole.BackgroundRole) is not None  # wrong: shaded
     model.set_table(None)

@@ -49,7 +49,7 @@ def test_books_run_gives_the_books_losses_on_the_plot(window, train):
     model = table.model()
     assert model.rowCount() == 2
     headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
-    assert headers == ["#", "x1", "x2", "logit 0", "logit 1", "p(0)", "p(1)", "predicted", "true"]
+    assert headers == ["#", "predicted", "true", "correct", "p(0)", "p(1)", "logit 0", "logit 1", "x1", "x2"]
     assert "100.0%" in widget(window, "predictionsAccuracyLabel").text()
     assert widget(window, "trainButton").text() == "Continue training"
     assert window.is_dirty() and window.windowTitle().startswith("untitled*")

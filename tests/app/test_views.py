@@ -14,9 +14,10 @@ def test_the_data_is_shown_before_training(window, qtbot):
     combo.setCurrentIndex(combo.findData("moons"))
     widget(window, "samplesSpin").setValue(100)
     qtbot.waitUntil(lambda: sum(plot.point_counts()) == 100, timeout=5000)
-    combo.setCurrentIndex(combo.findData("digits"))
-    qtbot.waitUntil(lambda: "64 features" in plot.message.toPlainText(), timeout=5000)
-    assert plot.point_counts() == (0, 0)
+    combo.setCurrentIndex(combo.findData("digits"))  # 64 features: drawn on two principal components
+    qtbot.waitUntil(lambda: plot.points is not None and plot.points.projection is not None, timeout=10_000)
+    assert sum(plot.point_counts()) == 1797 and plot.message.toPlainText() == ""
+    assert plot.getPlotItem().getAxis("bottom").labelText.startswith("PC1 (")
 
 
 def test_curves_are_made_once_and_only_fed(window, train):
