@@ -97,6 +97,12 @@ class Drained:
     result: TrainResult | None
     points: DataPoints | None = None  # the run's data, sampled for the scatter (sent once, at its start)
     predictions: PredictionTable | None = None  # the model's predictions at the run's end
+    # Per batch, beside steps and losses: its epoch, its place in the epoch, its size and its time.
+    epoch_of: np.ndarray | None = None  # int32
+    batch_of: np.ndarray | None = None  # int32, 1-based
+    sizes: np.ndarray | None = None  # int32
+    elapsed: np.ndarray | None = None  # float64, seconds since the fit started
+    others: list = field(default_factory=list)  # anything else the worker sent, in order (insight, ...)
 
 
 class QtCallback(Callback):
@@ -165,18 +171,14 @@ def drain(events: collections.deque) -> Drained:
     """Take everything buffered so far (only what was there when called, so a busy worker cannot starve the GUI)."""
     n = len(events)
     start = last_batch = result = regions = points = predictions = None
-    steps: list[int] = []
-    losses: list[float] = []
-    samples = 0
+    batches: list[BatchEnd] = []
     epochs: list[EpochEnd] = []
+    others: list = []
     pop = events.popleft
     for _ in range(n):
         ev = pop()
         if type(ev) is BatchEnd:
-            steps.append(ev.step)
-            losses.append(ev.loss)
-            samples += ev.batch_size
-            last_batch = ev
+            batches.append(ev)
         elif isinstance(ev, EpochEnd):
             epochs.append(ev)
         elif isinstance(ev, TrainStart):
@@ -189,17 +191,32 @@ def drain(events: collections.deque) -> Drained:
             predictions = ev
         elif isinstance(ev, TrainResult):
             result = ev
+        else:
+            others.append(ev)
+    if batches:
+        last_batch = batches[-1]
+        # One pass over the batch events, then columns: a BatchEnd is a tuple of seven numbers.
+        cols = list(zip(*((b.epoch, b.batch, b.step, b.loss, b.batch_size, b.elapsed) for b in batches), strict=True))
+        epoch_of, batch_of, steps, losses, sizes, elapsed = cols
+    else:
+        epoch_of = batch_of = steps = losses = sizes = elapsed = ()
+    sizes_arr = np.asarray(sizes, dtype=np.int32)
     return Drained(
         start=start,
         steps=np.asarray(steps, dtype=np.int64),
         losses=np.asarray(losses, dtype=np.float64),
         last_batch=last_batch,
-        samples=samples,
+        samples=int(sizes_arr.sum()),
         epochs=epochs,
         regions=regions,
         result=result,
         points=points,
         predictions=predictions,
+        epoch_of=np.asarray(epoch_of, dtype=np.int32),
+        batch_of=np.asarray(batch_of, dtype=np.int32),
+        sizes=sizes_arr,
+        elapsed=np.asarray(elapsed, dtype=np.float64),
+        others=others,
     )
 
 

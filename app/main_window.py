@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from app.run_status import IDLE_TEXT, Run, idle_text
 from app.tasks import TaskRunner
 from app.window_files import FileActions
 from app.window_processes import ProcessRuns
+from app.window_runs import RunViews
 from app.window_views import ViewSync
 from core.config import ConfigError, DatasetConfig, TrainConfig, batches_per_epoch, salvage_config
 from core.devices import DeviceInfo, list_devices
@@ -45,6 +47,8 @@ SETTINGS_ENV = "TORCH_PLAYGROUND_SETTINGS"  # an .ini path; tests and portable i
 CLOSE_WAIT_MS = 250
 # A saved config is a few hundred characters; a settings file holding megabytes there is not ours.
 MAX_SAVED_CONFIG_CHARS = 100_000
+# During a run the epoch curves and the status texts are drawn at most this often (the batch loss at every update).
+SLOW_VIEWS_S = 0.25
 __all__ = ["IDLE_TEXT", "MainWindow", "make_settings"]
 
 
@@ -58,7 +62,7 @@ def make_settings(settings: QSettings | str | os.PathLike | None = None) -> QSet
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "torch-playground", "torch-playground")
 
 
-class MainWindow(FileActions, ViewSync, ProcessRuns, QMainWindow):
+class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, QMainWindow):
     """Torch Playground's window; its defaults are the book's run, ready to train.
 
     Parameters
@@ -95,6 +99,7 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, QMainWindow):
         self._status_kind = "idle"  # "idle", "refusal" (a Train that could not start) or "info"
         self._restore_note = ""  # what could not be restored from the saved settings, said once
         self._bind_tried: tuple | None = None  # (weights, data set) last bound, so the same is not tried twice
+        self._slow_views_at = 0.0  # when the epoch curves and status texts were last drawn during a run
 
         self.tasks = TaskRunner(self)
         self.tasks.busyChanged.connect(self._on_busy)
@@ -107,6 +112,7 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, QMainWindow):
             devices = [DeviceInfo("cpu", "cpu", True)]  # the real list needs torch: torch_ready() brings it
         self._splitters = window_layout.build(self, ConfigPanel(devices), torch_later=not self._torch_ready)
         self.progress_bar = self.run_status.progress_bar
+        self._init_runs()
         self.actions_ = window_layout.build_menus(self, self)
         self.recent_menu = self.actions_.recent_menu
         self.recent = RecentFiles(self.settings, self.recent_menu, self.open_recent)
@@ -252,6 +258,7 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, QMainWindow):
         self._run = Run(mode=mode, cfg=cfg, steps_before=steps_before.get(mode, 0))
         if mode == "new":
             self._clear_views(keep_data=self.data_plot.shown_key == cfg.dataset)
+        self._run_record_for(mode, cfg)
         self._lay_out_run(mode, cfg)
         self.run_status.starting()
         self.predictions.clear("Training… the predictions on the test split appear when the run ends or is stopped.")
@@ -272,7 +279,7 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, QMainWindow):
             return
         per_epoch = batches_per_epoch(n_train, cfg.batch_size, cfg.drop_last)
         if per_epoch > 0:
-            self.loss_plot.begin_run(run.steps_before + 1, per_epoch * cfg.epochs)
+            self.loss_plot.begin_run(run.steps_before + 1, per_epoch * cfg.epochs, first_epoch, cfg.epochs)
             self.accuracy_plot.begin_run(first_epoch - 1 + cfg.epochs)
 
     def stop_training(self) -> None:
@@ -324,25 +331,32 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, QMainWindow):
             run.batches_per_epoch = d.start.batches_per_epoch
             self.run_status.started(d.start)
             self.appendix.set_device_text(d.start.device)
-            self.loss_plot.begin_run(run.steps_before + 1, d.start.total_steps)
+            self.loss_plot.begin_run(run.steps_before + 1, d.start.total_steps, d.start.first_epoch, d.start.epochs)
             self.accuracy_plot.begin_run(d.start.first_epoch - 1 + d.start.epochs)
         if d.points is not None:
             run.points = d.points
             if self.data_plot.shown_key != d.points.key:
                 self.data_plot.set_points(d.points)
-        if len(d.losses):
-            self.loss_plot.append_batches(d.steps, d.losses)
-        if d.epochs:
-            self.loss_plot.append_epochs(d.epochs)
-            self.accuracy_plot.append_epochs(d.epochs)
+        self._record_progress(d)
+        # The batch loss is drawn at every update; what changes less (the epoch curves, the status
+        # texts) at most every SLOW_VIEWS_S, so that a turn repaints little (every view is drawn at the end).
+        now = time.monotonic()
+        if d.start is not None:
+            self._slow_views_at = 0.0  # the run's first batches are shown at once
+        slow = now - self._slow_views_at >= SLOW_VIEWS_S
+        if slow and (d.last_batch is not None or d.epochs):
+            self._slow_views_at = now
+        self.loss_plot.refresh(batches=len(d.losses) > 0, epochs=slow)
+        if slow:
+            self.accuracy_plot.refresh()
         if d.regions is not None:
             run.regions = d.regions
             self._show_regions(d.regions)
         if d.predictions is not None:
             run.predictions = d.predictions
         if d.last_batch is not None:
-            self.run_status.batches(run, d.last_batch, len(d.losses), d.samples)
-            if not self.controller.is_paused():
+            self.run_status.batches(run, d.last_batch, len(d.losses), d.samples, show=slow)
+            if slow and not self.controller.is_paused():
                 self._set_status(run.progress_text(), "info")
 
     @Slot(str)
@@ -364,6 +378,7 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, QMainWindow):
         self.loss_plot.end_run()
         self.accuracy_plot.end_run()
         self.run_status.ended(run)
+        self._run_record_ended(result)
         if result is not None or progressed:
             # A run that trained keeps its model, even one that failed part-way (its curve is on screen).
             views = None

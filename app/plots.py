@@ -1,4 +1,4 @@
-"""Live plots: per-batch and per-epoch loss, accuracy per epoch, and the 2-D data with decision regions."""
+"""Live plots: the loss of every run shown (per batch, smoothed, per epoch) and the accuracy per epoch."""
 
 from __future__ import annotations
 
@@ -9,19 +9,13 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem
 
 from app.colors import BATCH_COLOR, TEST_COLOR, TRAIN_COLOR, class_color  # noqa: F401  (class_color: re-exported)
+from app.plot_traces import DRAWN_POINTS, MAX_EPOCH_SYMBOLS, RunTraces, Trace  # noqa: F401  (DRAWN_POINTS: re-exported)
+from app.runs import X_LABELS, X_MODES, RunList, RunRecord
 from core.events import EpochEnd
 from core.history import History
 
 # White plots read better in a classroom projector and in screenshots than pyqtgraph's black.
 pg.setConfigOptions(background="w", foreground="#202020", antialias=True)
-
-# Beyond this many epochs the per-epoch markers only hide the line.
-MAX_EPOCH_SYMBOLS = 200
-# The loss curve is drawn from at most this many points: the batch losses in view themselves up to
-# here, beyond it each block's min and max (what peak downsampling shows: about one pair per pixel
-# column of a wide plot), so that a live update costs the same at a million batches as at a thousand.
-DRAWN_POINTS = 8192
-
 
 def _tidy(item: pg.PlotItem) -> None:
     """Room on the right so edge points are not clipped, plain numbers on the axes (no "x0.001"), and
@@ -34,131 +28,14 @@ def _tidy(item: pg.PlotItem) -> None:
         item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
-def _drawn_as_given(curve: pg.PlotDataItem) -> None:
-    """No downsampling or clipping by pyqtgraph: the curve is drawn from the points it is given (few:
-    one per epoch, or chosen for the view), and is not rebuilt, markers and all, whenever the view's
-    range changes."""
-    curve.setDownsampling(ds=1, auto=False)
-    curve.setClipToView(False)
-
-
-class GrowingBuffer:
-    """A numpy array that grows by doubling, so appending n values costs O(n) overall."""
-
-    def __init__(self, dtype=np.float64, capacity: int = 1024):
-        self._data = np.empty(capacity, dtype=dtype)
-        self._n = 0
-
-    def __len__(self) -> int:
-        return self._n
-
-    def extend(self, values: Iterable[float] | np.ndarray) -> None:
-        values = np.asarray(values, dtype=self._data.dtype).ravel()
-        need = self._n + values.shape[0]
-        if need > self._data.shape[0]:
-            cap = self._data.shape[0]
-            while cap < need:
-                cap *= 2
-            grown = np.empty(cap, dtype=self._data.dtype)
-            grown[: self._n] = self._data[: self._n]
-            self._data = grown
-        self._data[self._n : need] = values
-        self._n = need
-
-    def reserve(self, capacity: int) -> None:
-        """Make room for `capacity` values now, so appending up to there never stops to copy."""
-        if capacity > self._data.shape[0]:
-            grown = np.empty(capacity, dtype=self._data.dtype)
-            grown[: self._n] = self._data[: self._n]
-            self._data = grown
-
-    def view(self) -> np.ndarray:
-        """The filled part (a view: copy it before keeping it)."""
-        return self._data[: self._n]
-
-    def clear(self) -> None:
-        self._n = 0
-
-    def truncate(self, n: int) -> None:
-        """Keep the first n values."""
-        self._n = min(self._n, max(0, n))
-
-
-class PeakLevels:
-    """Each block's min and max at coarser and coarser levels (FACTOR**j values a block at level j),
-    kept up to date as values are appended: the cost of an append is that of the new values, not
-    of the history, so a curve of any length can be shown from a few thousand points.
-    """
-
-    FACTOR = 4
-
-    def __init__(self, target: int):
-        self.target = target  # levels are built until one draws at most this many points
-        self._mins: list[GrowingBuffer] = []
-        self._maxs: list[GrowingBuffer] = []
-
-    def clear(self) -> None:
-        for buf in (*self._mins, *self._maxs):
-            buf.clear()
-
-    def reserve(self, n: int) -> None:
-        size = n
-        for lo, hi in zip(self._mins, self._maxs, strict=True):
-            size = -(-size // self.FACTOR)
-            lo.reserve(size)
-            hi.reserve(size)
-
-    def update(self, values: np.ndarray, first_new: int) -> None:
-        """`values` (all of them) changed from index `first_new` on (appended, or the first time)."""
-        f = self.FACTOR
-        lo_src = hi_src = values
-        n, changed, j = values.shape[0], first_new, 0
-        while 2 * n > self.target:  # two points (min, max) a block
-            if j == len(self._mins):
-                self._mins.append(GrowingBuffer(np.float64))
-                self._maxs.append(GrowingBuffer(np.float64))
-            # From the block holding the first changed value, or from where this level stops (a
-            # level first needed now is built whole).
-            first_block = min(changed // f, len(self._mins[j]))
-            starts = np.arange(0, n - first_block * f, f)
-            # fmin/fmax skip a nan (a diverged batch) unless the whole block is nan.
-            mins = np.fmin.reduceat(lo_src[first_block * f : n], starts)
-            maxs = np.fmax.reduceat(hi_src[first_block * f : n], starts)
-            for buf, new in ((self._mins[j], mins), (self._maxs[j], maxs)):
-                buf.truncate(first_block)
-                buf.extend(new)
-            lo_src, hi_src = self._mins[j].view(), self._maxs[j].view()
-            n, changed, j = lo_src.shape[0], first_block, j + 1
-        for buf in (*self._mins[j:], *self._maxs[j:]):  # levels a shorter history no longer needs
-            buf.clear()
-
-    def select(self, steps: np.ndarray, values: np.ndarray, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
-        """(x, y) to draw for values[i0:i1]: the values themselves when there are at most `target`,
-        else each block's min and max (in that order, at the block's first step) at the finest level
-        that keeps under `target` points: what peak downsampling of the values themselves shows."""
-        if i1 - i0 <= self.target:
-            return steps[i0:i1], values[i0:i1]
-        f = self.FACTOR
-        size = 1
-        for lo, hi in zip(self._mins, self._maxs, strict=True):
-            size *= f
-            b0, b1 = i0 // size, min(-(-i1 // size), len(lo))
-            if 2 * (b1 - b0) <= self.target or lo is self._mins[-1]:
-                m = b1 - b0
-                x = np.empty(2 * m + 1, dtype=np.float64)
-                y = np.empty(2 * m + 1, dtype=np.float64)
-                x[0:-1:2] = x[1:-1:2] = steps[np.arange(b0, b1) * size]
-                y[0:-1:2] = lo.view()[b0:b1]
-                y[1:-1:2] = hi.view()[b0:b1]
-                x[-1], y[-1] = steps[i1 - 1], values[i1 - 1]  # the curve ends where the data does
-                return x, y
-        return steps[i0:i1], values[i0:i1]
-
-
 class LossPlot(pg.PlotWidget):
-    """Loss per batch (a grey line) with each epoch's mean train loss and end-of-epoch test loss on top.
+    """The loss of every batch of every run shown (each run its colour; with smoothing, TensorBoard's
+    debiased moving average over the raw curve drawn faint), and the current run's mean training loss
+    per epoch and test loss at each epoch's end.
 
-    Read back with `batch_losses()` / `batch_steps()` (every value, never downsampled) or
+    The curves' data lives in app.runs.RunRecord objects: the window appends to them and calls
+    `refresh()`; fed alone (tests, benchmarks), `append_batches`/`append_epochs` do both. Read back with
+    `batch_losses()` / `batch_steps()` (the current run's values, never downsampled) or
     `batch_curve.getData()` (what is drawn).
     """
 
@@ -167,98 +44,256 @@ class LossPlot(pg.PlotWidget):
         self.setObjectName("lossPlot")
         self.setAccessibleName("Loss plot")
         self.setToolTip(
-            "Cross-entropy loss. Grey: the loss of every batch as it trained. Blue: each epoch's mean training loss. "
-            "Orange: the test loss at the end of each epoch. Drag to pan, scroll to zoom, right-click for options "
-            "(e.g. a log scale); the small 'A' button in the corner shows everything again."
+            "Cross-entropy loss. Thin line: the loss of every batch as it trained, in the run's colour; bold line: "
+            "the same smoothed (the Smoothing setting, as TensorBoard does it). Blue: each epoch's mean training "
+            "loss; orange: the test loss at the end of each epoch (the current run). Drag to pan, scroll to zoom; "
+            "the small 'A' button in the corner shows everything again."
         )
         item = self.getPlotItem()
         item.setTitle("Loss")
         _tidy(item)
         item.setLabel("left", "loss")
-        item.setLabel("bottom", "batch (optimizer step)")
-        # No grid: the plot reads more calmly without one, and the axes stay cheap to draw.
-        item.addLegend(offset=(-10, 10))
-        # No antialiasing for the dense batch line: it looks the same and draws several times faster.
-        self.batch_curve = item.plot(pen=pg.mkPen(BATCH_COLOR, width=1), name="batch loss", antialias=False)
-        # Its points are chosen here (see _redraw_batches), not by pyqtgraph's downsampling and
-        # clipping, which worked on the whole history at every update (10 ms at a million batches).
-        _drawn_as_given(self.batch_curve)
-        self.train_curve = item.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="train loss (epoch mean)")
-        self.test_curve = item.plot(pen=pg.mkPen(TEST_COLOR, width=2), name="test loss (epoch end)")
-        for curve in (self.train_curve, self.test_curve):
-            _drawn_as_given(curve)
+        item.setLabel("bottom", X_LABELS["step"])
+        self.legend = item.addLegend(offset=(-10, 10))
+        self.runs = RunList()
+        self._own_runs = True  # a plot fed alone keeps its own runs; the window shares one list with it
+        self.smoothing = 0.0
+        self.x_mode = "step"
+        # The current run's curves are made once and reused by each new run; other runs get their own.
+        live = (Trace(item, pg.mkPen(BATCH_COLOR, width=1), z=1), Trace(item, None, z=2))
+        self.batch_curve = live[0].item
+        self._live = RunTraces(item, RunRecord(0, "", BATCH_COLOR, None), live)
+        self._live_run: RunRecord | None = None
+        self._train = Trace(item, pg.mkPen(TRAIN_COLOR, width=2), name="train loss (epoch mean)", symbol="o",
+                            symbol_brush=TRAIN_COLOR, z=3)
+        self._test = Trace(item, pg.mkPen(TEST_COLOR, width=2), name="test loss (epoch end)", symbol="s",
+                           symbol_brush=TEST_COLOR, z=3)
+        self.train_curve, self.test_curve = self._train.item, self._test.item
+        self._others: dict[int, RunTraces] = {}
         # Cross-entropy is never below 0: keeping 0 in the y range shows the loss at its true scale and
         # keeps the axis still while the loss falls (an axis whose range changes is drawn again, at
         # every update). A transparent point (a curve without a pen has no bounds); in log mode log(0)
         # is dropped and the range follows the data.
         self._zero = item.plot([1.0], [0.0], pen=pg.mkPen((0, 0, 0, 0)))
         self._zero.setVisible(False)  # shown with the first loss
-        self._steps = GrowingBuffer(np.float64)
-        self._losses = GrowingBuffer(np.float64)
-        self._levels = PeakLevels(DRAWN_POINTS)
-        self._epoch_steps = GrowingBuffer(np.float64)
-        self._train = GrowingBuffer(np.float64)
-        self._test = GrowingBuffer(np.float64)
-        # What is drawn depends on the x range shown (zoomed in: the values themselves).
-        self._drawn = (0, 0, 0)  # (first, end, count) of the batch losses last drawn
         item.getViewBox().sigXRangeChanged.connect(lambda *_: self._redraw_batches(range_changed=True))
         self._y_top: float | None = None  # during a run, the top of the y range this plot set (None: autoscale)
         item.getViewBox().sigRangeChangedManually.connect(lambda *_: self._on_manual_range())
+        self._epochs_drawn = 0
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> RunRecord | None:
+        return self._live_run
+
+    def set_runs(self, runs: RunList) -> None:
+        """Show the window's runs (shared with the accuracy plot and the runs panel)."""
+        self.runs, self._own_runs = runs, False
+        self.sync_runs()
+
+    def set_current(self, run: RunRecord | None) -> None:
+        """The run the live curves show (None: none; the others stay as they are)."""
+        if run is self._live_run:
+            return
+        self._live_run = run
+        self._live.reset()
+        self._train.reset()
+        self._test.reset()
+        self._epochs_drawn = 0
+        if run is not None:
+            self._live.run = run
+            run.set_smoothing(self.smoothing) if run.smoothing != self.smoothing else None
+        self.sync_runs()
+
+    def sync_runs(self) -> None:
+        """Curves for the runs shown and their colours, names and legend, after the list changed."""
+        item = self.getPlotItem()
+        shown = {r.id: r for r in self.runs.visible() if r is not self._live_run}
+        for run_id in list(self._others):
+            if run_id not in shown or self._others[run_id].run is not shown[run_id]:
+                self._others.pop(run_id).remove()
+        for run_id, run in shown.items():
+            if run_id not in self._others:
+                if run.smoothing != self.smoothing:
+                    run.set_smoothing(self.smoothing)
+                self._others[run_id] = RunTraces(item, run)
+        live = self._live_run
+        visible = live is not None and (live.visible or live not in self.runs.runs)
+        for t in (self._live.raw, self._live.smooth, self._train, self._test):
+            t.item.setVisible(visible)
+        self._live.smooth.item.setVisible(visible and bool(self.smoothing))
+        if live is not None:
+            self._live.style(self.smoothing) if self._own_runs is False or len(self.runs) > 1 else self._style_single()
+        for traces in self._others.values():
+            traces.style(self.smoothing)
+        self._legend()
+        self._redraw_batches(force=True)
+        self._redraw_epochs(force=True)
+
+    def _style_single(self) -> None:
+        # A plot fed alone (tests, the benchmark): the grey batch line of a single run.
+        self._live.raw.item.setPen(pg.mkPen(BATCH_COLOR if not self.smoothing else (*BATCH_COLOR, 90), width=1))
+        self._live.smooth.item.setPen(pg.mkPen((80, 80, 80), width=2))
+
+    def _legend(self) -> None:
+        self.legend.clear()
+        entries = []
+        if self._live_run is not None and self._live.raw.item.isVisible():
+            main = self._live.smooth if self.smoothing else self._live.raw
+            entries.append((main.item, self._live_run.name or "batch loss"))
+        for traces in self._others.values():
+            entries.append((traces.smooth.item if self.smoothing else traces.raw.item, traces.run.name))
+        if len(entries) == 1 and not self._others:
+            entries = [(entries[0][0], "batch loss" + (" (smoothed)" if self.smoothing else ""))]
+        for curve, name in entries:
+            self.legend.addItem(curve, name)
+        if self._live_run is not None and self._train.item.isVisible():
+            self.legend.addItem(self._train.item, "train loss (epoch mean)")
+            self.legend.addItem(self._test.item, "test loss (epoch end)")
+
+    def set_smoothing(self, weight: float) -> None:
+        """TensorBoard's smoothing weight (0: off) for every run shown."""
+        weight = float(weight)
+        if weight == self.smoothing:
+            return
+        self.smoothing = weight
+        for run in {*self.runs.runs, *([self._live_run] if self._live_run else [])}:
+            run.set_smoothing(weight)
+        self._live.smooth.reset()
+        for traces in self._others.values():
+            traces.smooth.reset()
+        self.sync_runs()
+
+    def set_x_mode(self, mode: str) -> None:
+        """x by "step", "epoch", "samples" (seen) or "time" (wall time)."""
+        if mode not in X_MODES or mode == self.x_mode:
+            return
+        self.x_mode = mode
+        item = self.getPlotItem()
+        item.setLabel("bottom", X_LABELS[mode])
+        item.enableAutoRange(axis="x", enable=True)
+        self._redraw_batches(force=True)
+        self._redraw_epochs(force=True)
+
+    def set_log_y(self, on: bool) -> None:
+        item = self.getPlotItem()
+        item.setLogMode(y=bool(on))
+        if on:
+            self._y_top = None
+        item.enableAutoRange(axis="y", enable=True)
 
     # --- reading back ---------------------------------------------------------------------------
 
     def batch_losses(self) -> np.ndarray:
-        return self._losses.view().copy()
+        run = self._live_run
+        return run.losses.view().copy() if run is not None else np.empty(0)
 
     def batch_steps(self) -> np.ndarray:
-        return self._steps.view().copy()
+        run = self._live_run
+        return run.steps() if run is not None else np.empty(0)
 
     def epoch_losses(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(step at each epoch's end, train loss, test loss (nan where none))."""
-        return self._epoch_steps.view().copy(), self._train.view().copy(), self._test.view().copy()
+        """(step at each epoch's end, train loss, test loss (nan where none)) of the current run."""
+        run = self._live_run
+        if run is None:
+            return np.empty(0), np.empty(0), np.empty(0)
+        return (run.epoch_column("step").copy(), run.epoch_column("train_loss").copy(),
+                run.epoch_column("test_loss").copy())
 
     # --- feeding --------------------------------------------------------------------------------
 
     def clear_data(self, keep_range: bool = False) -> None:
-        """Drop the curves; `keep_range` holds the axes where they are (a run is about to set them:
-        moving them twice would draw every axis twice as the run starts)."""
+        """No current run (a plot fed alone forgets its runs too); `keep_range` holds the axes where they are
+        (a run is about to set them: moving them twice would draw every axis twice as the run starts)."""
         item = self.getPlotItem()
         if keep_range:
             item.disableAutoRange()
-        for buf in (self._steps, self._losses, self._epoch_steps, self._train, self._test):
-            buf.clear()
-        self._levels.clear()
-        self._redraw_batches()
-        self._redraw_epochs()
+        if self._own_runs:
+            self.runs = RunList()
+        self.set_current(None)
+        self._redraw_batches(force=True)
+        self._redraw_epochs(force=True)
         if not keep_range:
             item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # as when made; autoscaled again below
             item.enableAutoRange(enable=True)
 
-    def begin_run(self, first_step: int, total_steps: int) -> None:
+    def _own_current(self) -> RunRecord:
+        if self._live_run is None:
+            run = self.runs.new_run(None)
+            self.set_current(run)
+        return self._live_run
+
+    def append_batches(self, steps: np.ndarray, losses: np.ndarray) -> None:
+        """Fed alone: add batch losses to the current run (a new one if none) and draw them."""
+        if len(losses) == 0:
+            return
+        self._own_current().append_batches(np.asarray(steps), np.asarray(losses, dtype=np.float64))
+        self.refresh(epochs=False)
+
+    def append_epochs(self, epochs: Iterable[EpochEnd]) -> None:
+        epochs = list(epochs)
+        if epochs:
+            self._own_current().append_epochs(epochs)
+            self.refresh(batches=False)
+
+    def set_history(self, history: History) -> None:
+        """Fed alone: show a whole history at once as the current run."""
+        self.clear_data()
+        if len(history.batch_loss) or history.epochs:
+            run = self.runs.new_run(None)
+            run.set_history(history)
+            self.set_current(run)
+
+    def refresh(self, batches: bool = True, epochs: bool = True) -> None:
+        """Draw what the current run gained since the last refresh."""
+        run = self._live_run
+        if run is None:
+            return
+        if batches:
+            n0 = self._live.raw._levelled
+            self._raise_y_top(run.losses.view()[n0:])
+            self._redraw_batches()
+        if epochs:
+            self._redraw_epochs()
+
+    def begin_run(self, first_step: int, total_steps: int, first_epoch: int | None = None,
+                  epochs: int | None = None) -> None:
         """Hold the axes still for the run: x spans the whole run (the curve grows across it, showing
         progress) and y runs from 0 to the highest loss, raised only when a loss goes above it. An
         axis whose range changes is drawn again, and every item with it (~8 ms on a slow machine),
         where autoscaling moved the y range a little at nearly every update."""
-        # Room for the whole run now: doubling a million-value buffer mid-run stalled one update ~40 ms.
-        for buf in (self._steps, self._losses):
-            buf.reserve(len(buf) + total_steps)
-        self._levels.reserve(len(self._losses) + total_steps)
+        run = self._live_run
+        if run is not None:
+            # Room for the whole run now: doubling a million-value buffer mid-run stalled one update ~40 ms.
+            run.reserve(total_steps)
+            self._live.raw.levels.reserve(len(run) + total_steps)
         item = self.getPlotItem()
-        start = min(first_step, int(self._steps.view()[0])) if len(self._steps) else first_step
-        item.setXRange(start, max(first_step + total_steps - 1, start + 1), padding=0.02)
-        # A log scale (the context menu) keeps autoscaling: 0 has no place on it.
+        if self.x_mode == "step":
+            start = min(first_step, run.first_step) if run is not None and len(run) else first_step
+            item.setXRange(start, max(first_step + total_steps - 1, start + 1), padding=0.02)
+        elif self.x_mode == "epoch" and first_epoch is not None and epochs:
+            item.setXRange(0, first_epoch - 1 + epochs, padding=0.02)
+        else:
+            item.enableAutoRange(axis="x", enable=True)
+        # A log scale keeps autoscaling: 0 has no place on it.
         self._y_top = 0.0 if not item.getViewBox().state["logMode"][1] else None
         if self._y_top is not None:
             item.enableAutoRange(axis="y", enable=False)
-            self._raise_y_top(self._losses.view())
+            self._raise_y_top(run.losses.view() if run is not None else np.empty(0))
+            for traces in self._others.values():
+                self._raise_y_top(traces.run.losses.view())
 
     def end_run(self) -> None:
         self._y_top = None
+        self.refresh()
         self.getPlotItem().enableAutoRange(enable=True)
 
     def _raise_y_top(self, losses: np.ndarray) -> None:
+        if self._y_top is None or not len(losses):
+            return
         finite = losses[np.isfinite(losses)]
-        if self._y_top is None or not len(finite) or finite.max() <= self._y_top:
+        if not len(finite) or finite.max() <= self._y_top:
             return
         # 10% of headroom, so a loss that creeps up does not move the axis at every update.
         self._y_top = float(finite.max()) * 1.1
@@ -267,68 +302,82 @@ class LossPlot(pg.PlotWidget):
     def _on_manual_range(self) -> None:
         self._y_top = None  # the person zoomed or panned: the view is theirs until the next run
 
-    def append_batches(self, steps: np.ndarray, losses: np.ndarray) -> None:
-        if len(losses) == 0:
-            return
-        first_new = len(self._losses)
-        self._steps.extend(steps)
-        self._losses.extend(losses)
-        self._levels.update(self._losses.view(), first_new)
-        self._raise_y_top(np.asarray(losses, dtype=np.float64))
-        self._redraw_batches()
-
-    def append_epochs(self, epochs: Iterable[EpochEnd]) -> None:
-        epochs = list(epochs)
-        if not epochs:
-            return
-        self._epoch_steps.extend([e.step for e in epochs])
-        self._train.extend([e.train_loss for e in epochs])
-        self._test.extend([np.nan if e.test_loss is None else e.test_loss for e in epochs])
-        self._redraw_epochs()
-
-    def set_history(self, history: History) -> None:
-        """Show a whole history at once (an opened model file, or a reset)."""
-        self.clear_data()
-        losses = history.losses()
-        self.append_batches(np.arange(1, len(losses) + 1, dtype=np.float64), losses)
-        self.append_epochs(history.epochs)
-
-    def _redraw_batches(self, range_changed: bool = False) -> None:
-        """Draw the batch losses in the x range shown (all of them while the x axis follows the data),
-        from at most DRAWN_POINTS points, so an update costs the same at a hundred or a million batches."""
-        steps, losses = self._steps.view(), self._losses.view()
-        n = len(losses)
-        i0, i1 = 0, n
+    def _view(self) -> tuple[float, float] | None:
         vb = self.getPlotItem().getViewBox()
-        if n > DRAWN_POINTS and not vb.autoRangeEnabled()[0]:
-            x0, x1 = vb.viewRange()[0]
-            i0 = max(0, int(np.searchsorted(steps, x0)) - 1)
-            i1 = max(i0, min(n, int(np.searchsorted(steps, x1, side="right")) + 1))
-        if range_changed and (i0, i1, n) == self._drawn:
-            return  # a range change that shows no other points (the x axis following new data)
-        self._drawn = (i0, i1, n)
-        self._zero.setVisible(n > 0)  # 0 belongs in the range of a curve, not of an empty plot
-        x, y = self._levels.select(steps, losses, i0, i1)
-        # Views of the buffers are safe to hand over: what is filled is never written again (until clear_data).
-        self.batch_curve.setData(x, y)
+        return None if vb.autoRangeEnabled()[0] else tuple(vb.viewRange()[0])
 
-    def _redraw_epochs(self) -> None:
-        x = self._epoch_steps.view()
-        symbols = len(x) <= MAX_EPOCH_SYMBOLS
-        test = self._test.view()
-        self.train_curve.setData(
-            x, self._train.view(), symbol="o" if symbols else None, symbolSize=6,
-            symbolBrush=TRAIN_COLOR, symbolPen=None,
-        )
-        has_test = bool(len(test)) and not np.all(np.isnan(test))
-        self.test_curve.setData(
-            x if has_test else [], test if has_test else [], symbol="s" if symbols else None, symbolSize=6,
-            symbolBrush=TEST_COLOR, symbolPen=None, connect="finite",
-        )
+    def _redraw_batches(self, range_changed: bool = False, force: bool = False) -> None:
+        view = self._view()
+        if self._live_run is not None:
+            self._live.draw(self.x_mode, view, force)
+        if range_changed or force:
+            for traces in self._others.values():
+                traces.draw(self.x_mode, view, force)
+        self._zero.setVisible(self._live_run is not None and len(self._live_run) > 0 or bool(self._others))
+
+    def _redraw_epochs(self, force: bool = False) -> None:
+        run = self._live_run
+        if run is None:
+            self._train.clear()
+            self._test.clear()
+            return
+        n = len(run.epochs)
+        if n == self._epochs_drawn and not force:
+            return
+        self._epochs_drawn = n
+        xs = run.epoch_x(self.x_mode)
+        train, test = run.epoch_column("train_loss"), run.epoch_column("test_loss")
+        self._train.feed(train)
+        self._train.draw(train, lambda idx: xs[idx], force=True)
+        if n and np.isnan(test).all():
+            self._test.clear()
+        else:
+            self._test.feed(test)
+            self._test.draw(test, lambda idx: xs[idx], force=True)
+
+    # --- hover ---------------------------------------------------------------------------------
+
+    def readout(self, x: float, y: float) -> str:
+        """What the curves show nearest to (x, y) in data coordinates: the run, its step, epoch and batch,
+        the raw and the smoothed loss ('' when no run is near)."""
+        best = None
+        log_y = self.getPlotItem().getViewBox().state["logMode"][1]
+        runs = ([self._live_run] if self._live_run is not None and self._live.raw.item.isVisible() else [])
+        runs += [t.run for t in self._others.values()]
+        for run in runs:
+            n = len(run)
+            if not n:
+                continue
+            if self.x_mode == "step":
+                i = int(np.clip(round(x - run.first_step), 0, n - 1))
+            else:
+                xs = run.batch_x(self.x_mode)
+                i = int(np.clip(np.searchsorted(xs, x), 0, n - 1))
+            loss = float(run.losses.view()[i])
+            shown = float(run.smoothed.view()[i]) if run.smoothing and i < len(run.smoothed) else loss
+            if not np.isfinite(shown):
+                continue
+            dist = abs((np.log10(shown) if log_y and shown > 0 else shown) - y)
+            if best is None or dist < best[0]:
+                best = (dist, run, i, loss, shown)
+        if best is None:
+            return ""
+        _, run, i, loss, shown = best
+        step = run.first_step + i
+        text = (f"{run.name or 'run'} · step {step:,} · epoch {int(run.epoch.view()[i])} batch {int(run.batch.view()[i])}"
+                f" · loss {loss:.4g}")
+        if run.smoothing:
+            text += f" · smoothed {shown:.4g}"
+        if self.x_mode == "time" and np.isfinite(run.elapsed.view()[i]):
+            text += f" · {float(run.elapsed.view()[i]):.2f} s"
+        elif self.x_mode == "samples":
+            text += f" · {int(run.batch_x('samples')[i]):,} samples"
+        return text
 
 
 class AccuracyPlot(pg.PlotWidget):
-    """Train and test accuracy at the end of each epoch (the book's compute_accuracy)."""
+    """Train and test accuracy at the end of each epoch (the book's compute_accuracy) of the current run,
+    and the test accuracy of the other runs shown, each in its colour."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -336,7 +385,8 @@ class AccuracyPlot(pg.PlotWidget):
         self.setAccessibleName("Accuracy plot")
         self.setToolTip(
             "Share of correctly classified samples after each epoch, measured in eval mode without gradients "
-            "(the book's compute_accuracy). Blue: training split; orange: test split, which the model never trains on."
+            "(the book's compute_accuracy). Blue: training split; orange: test split, which the model never trains on. "
+            "Other runs shown: their test accuracy, in the run's colour."
         )
         item = self.getPlotItem()
         item.setTitle("Accuracy")
@@ -346,43 +396,99 @@ class AccuracyPlot(pg.PlotWidget):
         item.showGrid(x=True, y=True, alpha=0.25)
         item.setYRange(0.0, 1.0, padding=0.05)
         item.enableAutoRange(axis="y", enable=False)
-        item.addLegend(offset=(-10, -10))
-        self.train_curve = item.plot(pen=pg.mkPen(TRAIN_COLOR, width=2), name="train")
-        self.test_curve = item.plot(pen=pg.mkPen(TEST_COLOR, width=2), name="test")
-        for curve in (self.train_curve, self.test_curve):
-            _drawn_as_given(curve)
+        self.legend = item.addLegend(offset=(-10, -10))
+        self._train = Trace(item, pg.mkPen(TRAIN_COLOR, width=2), name="train", symbol="o", symbol_brush=TRAIN_COLOR, z=2)
+        self._test = Trace(item, pg.mkPen(TEST_COLOR, width=2), name="test", symbol="s", symbol_brush=TEST_COLOR, z=2)
+        self.train_curve, self.test_curve = self._train.item, self._test.item
+        self.runs = RunList()
+        self._own_runs = True
+        self._current: RunRecord | None = None
+        self._others: dict[int, tuple[RunRecord, Trace]] = {}
+        self._drawn = 0
         self._whole_epochs: bool | None = None  # the bottom axis's tick spacing, as last set
         # Whole-epoch ticks follow the range on screen, not the data: an emptied plot keeps its last
         # range, and ticks at every epoch over 30 epochs were drawn on top of each other.
         item.getViewBox().sigXRangeChanged.connect(self._on_x_range)
         (x0, x1), _ = item.getViewBox().viewRange()
         self._set_ticks(x1 - x0)  # the empty plot's 0..1: no "0.2 epochs"
-        self._epochs = GrowingBuffer(np.float64)
-        self._train = GrowingBuffer(np.float64)
-        self._test = GrowingBuffer(np.float64)
 
     def accuracies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self._epochs.view().copy(), self._train.view().copy(), self._test.view().copy()
+        run = self._current
+        if run is None:
+            return np.empty(0), np.empty(0), np.empty(0)
+        return run.epoch_column("epoch").copy(), run.epoch_column("train_acc").copy(), run.epoch_column("test_acc").copy()
+
+    def set_runs(self, runs: RunList) -> None:
+        self.runs, self._own_runs = runs, False
+        self.sync_runs()
+
+    def set_current(self, run: RunRecord | None) -> None:
+        if run is self._current:
+            return
+        self._current = run
+        self._train.reset()
+        self._test.reset()
+        self._drawn = 0
+        self.sync_runs()
+
+    def sync_runs(self) -> None:
+        item = self.getPlotItem()
+        shown = {r.id: r for r in self.runs.visible() if r is not self._current}
+        for run_id in list(self._others):
+            if run_id not in shown or self._others[run_id][0] is not shown[run_id]:
+                self._others.pop(run_id)[1].remove()
+        for run_id, run in shown.items():
+            if run_id not in self._others:
+                trace = Trace(item, None, z=1)
+                trace.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+                self._others[run_id] = (run, trace)
+        for run, trace in self._others.values():
+            trace.item.setPen(pg.mkPen((*run.color, 220), width=2))
+            acc = run.epoch_column("test_acc")
+            if not len(acc) or np.isnan(acc).all():
+                acc = run.epoch_column("train_acc")
+            xs = run.epoch_column("epoch")
+            trace.reset()
+            trace.feed(acc)
+            trace.draw(acc, lambda idx, xs=xs: xs[idx], force=True)
+        visible = self._current is not None and (self._current.visible or self._current not in self.runs.runs)
+        self._train.item.setVisible(visible)
+        self._test.item.setVisible(visible)
+        self.legend.clear()
+        if visible:
+            self.legend.addItem(self._train.item, "train")
+            self.legend.addItem(self._test.item, "test")
+        for run, trace in self._others.values():
+            self.legend.addItem(trace.item, f"{run.name} (test)")
+        self._redraw(force=True)
 
     def clear_data(self, keep_range: bool = False) -> None:
         if keep_range:  # see LossPlot.clear_data
             self.getPlotItem().enableAutoRange(axis="x", enable=False)
-        for buf in (self._epochs, self._train, self._test):
-            buf.clear()
-        self._redraw()
+        if self._own_runs:
+            self.runs = RunList()
+        self.set_current(None)
+        self._redraw(force=True)
 
     def append_epochs(self, epochs: Iterable[EpochEnd]) -> None:
+        """Fed alone: add epochs to the current run (a new one if none) and draw them."""
         epochs = list(epochs)
         if not epochs:
             return
-        self._epochs.extend([e.epoch for e in epochs])
-        self._train.extend([e.train_accuracy for e in epochs])
-        self._test.extend([np.nan if e.test_accuracy is None else e.test_accuracy for e in epochs])
-        self._redraw()
+        if self._current is None:
+            self.set_current(self.runs.new_run(None))
+        self._current.append_epochs(epochs)
+        self.refresh()
 
     def set_history(self, history: History) -> None:
         self.clear_data()
-        self.append_epochs(history.epochs)
+        if history.epochs:
+            run = self.runs.new_run(None)
+            run.append_epochs(history.epochs)
+            self.set_current(run)
+
+    def refresh(self) -> None:
+        self._redraw()
 
     def begin_run(self, last_epoch: int) -> None:
         """Fix the x axis to epochs 1..last_epoch for the run: the curves grow across it, and the axis
@@ -390,6 +496,7 @@ class AccuracyPlot(pg.PlotWidget):
         self.getPlotItem().setXRange(1, max(last_epoch, 2), padding=0.04)
 
     def end_run(self) -> None:
+        self._redraw()
         self.getPlotItem().enableAutoRange(axis="x", enable=True)
 
     def tick_spacing(self) -> float | None:
@@ -409,13 +516,22 @@ class AccuracyPlot(pg.PlotWidget):
             axis = self.getPlotItem().getAxis("bottom")
             axis.setTickSpacing(major=1, minor=1) if whole else axis.setTickSpacing()
 
-    def _redraw(self) -> None:
-        x = self._epochs.view()
-        symbols = len(x) <= MAX_EPOCH_SYMBOLS
-        test = self._test.view()
-        self.train_curve.setData(x, self._train.view(), symbol="o" if symbols else None, symbolSize=6,
-                                 symbolBrush=TRAIN_COLOR, symbolPen=None)
-        has_test = bool(len(test)) and not np.all(np.isnan(test))
-        self.test_curve.setData(x if has_test else [], test if has_test else [], symbol="s" if symbols else None,
-                                symbolSize=6, symbolBrush=TEST_COLOR, symbolPen=None, connect="finite")
-
+    def _redraw(self, force: bool = False) -> None:
+        run = self._current
+        if run is None:
+            self._train.clear()
+            self._test.clear()
+            return
+        n = len(run.epochs)
+        if n == self._drawn and not force:
+            return
+        self._drawn = n
+        xs = run.epoch_column("epoch")
+        train, test = run.epoch_column("train_acc"), run.epoch_column("test_acc")
+        self._train.feed(train)
+        self._train.draw(train, lambda idx: xs[idx], force=True)
+        if n and np.isnan(test).all():
+            self._test.clear()
+        else:
+            self._test.feed(test)
+            self._test.draw(test, lambda idx: xs[idx], force=True)

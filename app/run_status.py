@@ -93,6 +93,7 @@ class RunStatus:
         self.progress_bar.setToolTip("Batches done out of the batches this run will train.")
         self.progress_bar.setMinimumWidth(220)
         self._saved: tuple | None = None  # the bar as it was before a busy spell
+        self._last: tuple | None = None  # (run, its last BatchEnd) counted but maybe not shown yet
         self.idle()
         for w in (self.device_label, self.epoch_label, self.speed_label, self.time_label):
             bar.addWidget(w)
@@ -121,11 +122,22 @@ class RunStatus:
         self.progress_bar.setValue(0)
         self.set_device(start.device)
 
-    def batches(self, run: Run, last: BatchEnd, count: int, samples: int) -> None:
+    def batches(self, run: Run, last: BatchEnd, count: int, samples: int, show: bool = True) -> None:
+        """Count a drain's batches into `run`; `show` them on the bar and labels (the window does that a
+        few times a second, not at every update)."""
         run.done += count
         run.samples += samples
         run.elapsed = last.elapsed
         run.epoch, run.batch, run.batches_per_epoch = last.epoch, last.batch, last.batches_per_epoch
+        self._last = (run, last)
+        if show:
+            self.show_progress()
+
+    def show_progress(self) -> None:
+        """The bar and labels for the run's counts so far."""
+        if self._last is None:
+            return
+        run, last = self._last
         self.progress_bar.setValue(min(run.done, self.progress_bar.maximum()))
         set_steady_text(self.epoch_label, f"Epoch {run.epoch}/{run.epoch_total()} · batch {run.batch}/{run.batches_per_epoch}")
         speed = run.samples / run.elapsed if run.elapsed > 0 else 0.0
@@ -155,6 +167,9 @@ class RunStatus:
         if run is None or run.start is None:
             self.idle()
             return
+        if self._last is not None and self._last[0] is run:
+            self.show_progress()
+        self._last = None
         if run.done:
             set_steady_text(self.time_label, f"{format_duration(run.elapsed)} elapsed")
         else:

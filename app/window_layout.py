@@ -22,8 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.config_panel import ConfigPanel
+from app.curve_controls import CurveControls
 from app.data_plot import DataPlot
 from app.panels import AppendixTabs
+from app.panels.runs import RunsPanel
 from app.plots import AccuracyPlot, LossPlot
 from app.predictions import PredictionsPanel
 from app.run_status import RunStatus
@@ -133,14 +135,37 @@ def build(window: QMainWindow, config_panel: ConfigPanel, torch_later: bool) -> 
     w.data_plot = DataPlot()
     w.predictions = PredictionsPanel()
 
+    w.curve_controls = CurveControls()
+    w.runs_panel = RunsPanel()
+    loss_box = QWidget()
+    loss_box.setObjectName("lossBox")
+    lb = QVBoxLayout(loss_box)
+    lb.setContentsMargins(0, 0, 0, 0)
+    lb.setSpacing(0)
+    lb.addWidget(w.curve_controls)
+    lb.addWidget(w.loss_plot, 1)
+    # Views of the model's input plane and insides share the top right; the predictions and the runs
+    # the bottom right. A view in a hidden tab costs nothing while a run trains.
+    w.view_tabs_top = QTabWidget()
+    w.view_tabs_top.setObjectName("insightTabs")
+    w.view_tabs_top.setAccessibleName("Data and insight views")
+    w.view_tabs_top.addTab(w.data_plot, "Data")
+    w.view_tabs_top.setTabToolTip(0, "The data and the model's decision regions.")
+    w.view_tabs_bottom = QTabWidget()
+    w.view_tabs_bottom.setObjectName("resultTabs")
+    w.view_tabs_bottom.setAccessibleName("Predictions and runs")
+    w.view_tabs_bottom.addTab(w.predictions, "Predictions")
+    w.view_tabs_bottom.addTab(w.runs_panel, "Runs (0)")
+    w.view_tabs_bottom.setTabToolTip(1, "Every run kept side by side: show, hide, rename, remove, restore its settings.")
+
     top = QSplitter(Qt.Orientation.Horizontal)
-    top.addWidget(w.loss_plot)
-    top.addWidget(w.data_plot)
+    top.addWidget(loss_box)
+    top.addWidget(w.view_tabs_top)
     top.setStretchFactor(0, 3)
     top.setStretchFactor(1, 2)
     bottom = QSplitter(Qt.Orientation.Horizontal)
     bottom.addWidget(w.accuracy_plot)
-    bottom.addWidget(w.predictions)
+    bottom.addWidget(w.view_tabs_bottom)
     bottom.setStretchFactor(0, 2)
     bottom.setStretchFactor(1, 3)
     right = QSplitter(Qt.Orientation.Vertical)

@@ -118,9 +118,7 @@ class ViewSync:
         """Curves, data, regions and predictions of the current model (not during a run)."""
         m = self.model
         if curves:
-            history = m.history()
-            self.loss_plot.set_history(history)
-            self.accuracy_plot.set_history(history)
+            self._show_history(m.history())
         if m.trainer is not None and m.views is not None:
             if self.data_plot.shown_key != m.views.points.key:
                 self.data_plot.set_points(m.views.points)
