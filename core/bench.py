@@ -1,12 +1,19 @@
-"""`python -m core bench`: the book's DataLoader loop, the engine and a bare in-memory loop, timed on the same run."""
+"""`python -m core bench`: the book's DataLoader loop, the engine and a bare in-memory loop, timed on the same run;
+then CSV files: core.data.read_csv against numpy's readers on the same generated file, time and peak memory."""
 
 from __future__ import annotations
 
 import gc
+import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -22,6 +29,9 @@ DATA_SIZES = (10_000, 100_000)
 ENGINE_SECONDS = 4.0
 MAX_PAIRS = 60
 MIN_PAIRS = 5  # the median of fewer pair ratios moved by 5-10% on a busy shared machine
+CSV_ROWS = 1_000_000  # 10 numbers and a label a row: 77 MB of text
+CSV_ROWS_QUICK = 100_000
+CSV_FEATURES = 10
 
 
 def _config(samples: int, batch_size: int) -> TrainConfig:
@@ -174,4 +184,167 @@ def run_bench(quick: bool = False, repeats: int = 3) -> int:
                 flush=True,
             )
     print("all losses identical to the book's loop" if all_same else "error: the engine's losses differ from the book's loop")
-    return 0 if all_same else 1
+    csv_same = run_csv_bench(CSV_ROWS_QUICK if quick else CSV_ROWS, repeats)
+    return 0 if all_same and csv_same else 1
+
+
+# --- CSV files ------------------------------------------------------------------------------------
+
+# One read in a fresh interpreter without torch: time of the call alone, and its peak memory: the peak
+# resident size (VmHWM, Linux), reset to the resident size just before the call (/proc/self/clear_refs),
+# less that size. Not ru_maxrss: Linux keeps a process's ru_maxrss across exec, so a child of this
+# process starts with the parent's, torch and all. It prints a digest of the arrays read, (X float64,
+# y int64), so the readers differ only in speed: numpy's readers give the labels 0, 1, 2 as numbers, the
+# codes read_csv gives them.
+_CSV_CHILD = r"""
+import hashlib, json, os, sys, time
+import numpy as np
+from core import csv_reader
+
+def status(field):
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+def careful(path):
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return csv_reader._read_careful(f, path, None)
+
+def fromstring(path):
+    with open(path, "rb") as f:
+        f.readline()
+        text = f.read()
+    return np.fromstring(text.rstrip(b"\n").replace(b"\n", b","), sep=",").reshape(-1, int(sys.argv[3]) + 1)
+
+def loadtxt_text(path):  # the features as float64 and the label as up to 16 bytes, one pass of numpy's reader
+    dtype = [("x", np.float64, (int(sys.argv[3]),)), ("label", "S16")]
+    return np.loadtxt(path, dtype=dtype, delimiter=",", skiprows=1, comments=None, quotechar=None, encoding="utf-8")
+
+readers = {
+    "read_csv": csv_reader.read_csv,
+    "careful": careful,
+    "loadtxt": lambda path: np.loadtxt(path, delimiter=",", skiprows=1, comments=None, quotechar=None, ndmin=2),
+    "loadtxt_text": loadtxt_text,
+    "fromstring": fromstring,
+}
+read, path = readers[sys.argv[1]], sys.argv[2]
+try:
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")  # the peak resident size starts again from the resident size now
+except OSError:
+    pass
+before = status("VmRSS")
+start = time.perf_counter()
+got = read(path)
+seconds = time.perf_counter() - start
+high = status("VmHWM")
+if isinstance(got, tuple):
+    X, y = got[0], got[1]
+elif got.dtype.names:
+    X, y = got["x"], np.unique(got["label"], return_inverse=True)[1].reshape(-1)
+else:
+    X, y = np.ascontiguousarray(got[:, :-1]), got[:, -1].astype(np.int64)
+digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes() + np.asarray(y, dtype=np.int64).tobytes()).hexdigest()
+print(json.dumps({"seconds": seconds, "peak": None if high is None or before is None else max(0, high - before), "digest": digest}))
+"""
+
+# (file, name shown, reader in the child, a numpy reader?); read_csv and the numpy reader it is held to
+# take turns in every round, the rest run once.
+_CSV_READERS = (
+    ("numbers", "np.loadtxt, float64", "loadtxt", True),
+    ("numbers", 'np.fromstring, sep=","', "fromstring", True),
+    ("numbers", "read_csv", "read_csv", False),
+    ("text", "np.loadtxt, float64 + S16 label", "loadtxt_text", True),
+    ("text", "read_csv", "read_csv", False),
+    ("text", "csv module (careful path)", "careful", False),
+)
+_IN_TURN = ("loadtxt", "loadtxt_text", "read_csv")
+
+
+def _write_csv_files(folder: str, rows: int) -> dict[str, str]:
+    """Two files of the same numbers: labels 0, 1, 2, and the same labels as setosa, versicolor, virginica."""
+    rng = np.random.default_rng(0)
+    numbers = os.path.join(folder, "numbers.csv")
+    with open(numbers, "w", encoding="utf-8", newline="") as f:
+        f.write(",".join([*(f"x{i}" for i in range(CSV_FEATURES)), "label"]) + "\n")
+        row = ",".join(["%.4f"] * CSV_FEATURES) + ",%d\n"
+        for start in range(0, rows, 50_000):
+            size = min(50_000, rows - start)
+            X, y = rng.normal(size=(size, CSV_FEATURES)), rng.integers(0, 3, size=size)
+            f.write("".join(row % (*x, label) for x, label in zip(X.tolist(), y.tolist(), strict=True)))
+    with open(numbers, "rb") as f:
+        data = f.read()
+    # Only a label is a whole field "0" before a line end: every number has a decimal point.
+    for code, name in enumerate((b"setosa", b"versicolor", b"virginica")):
+        data = data.replace(b",%d\n" % code, b"," + name + b"\n")
+    text = os.path.join(folder, "text.csv")
+    with open(text, "wb") as f:
+        f.write(data)
+    return {"numbers": numbers, "text": text}
+
+
+def _csv_read(reader: str, path: str) -> dict:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, "-c", _CSV_CHILD, reader, path, str(CSV_FEATURES)], capture_output=True,
+                          text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {reader} reader failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_csv_bench(rows: int, rounds: int = 3) -> bool:
+    """Print the time and peak memory of read_csv and numpy's readers on the same generated files; False if
+    the arrays read differ. In each round read_csv and np.loadtxt read both files, in an order that
+    rotates; the slower np.fromstring and the csv module read once."""
+    rounds = max(1, rounds)
+    with tempfile.TemporaryDirectory(prefix="csv-bench-") as folder:
+        files = _write_csv_files(folder, rows)
+        float32_mb = rows * CSV_FEATURES * 4 / 2**20
+        print(
+            f"\nCSV files: {rows:,} rows of {CSV_FEATURES} numbers (%.4f) and a label; the features in float32: "
+            f"{float32_mb:.1f} MB. Each read in a fresh process: seconds of the call; peak = its peak resident memory "
+            f"(VmHWM, reset before it) less the resident memory before it; medians of {rounds} rounds",
+            flush=True,
+        )
+        sizes = {file: os.path.getsize(path) / 2**20 for file, path in files.items()}
+        runs: dict[tuple[str, str], list[dict]] = {(file, name): [] for file, name, _, _ in _CSV_READERS}
+        in_turn = [r for r in _CSV_READERS if r[2] in _IN_TURN]
+        for i in range(rounds):
+            for file, name, reader, _ in in_turn[i % len(in_turn) :] + in_turn[: i % len(in_turn)]:
+                runs[file, name].append(_csv_read(reader, files[file]))
+        for file, name, reader, _ in _CSV_READERS:
+            if not runs[file, name]:
+                runs[file, name].append(_csv_read(reader, files[file]))
+    seconds = {key: statistics.median(r["seconds"] for r in got) for key, got in runs.items()}
+    header = f"{'reader':<34} {'seconds':>8} {'vs numpy':>9} {'peak MB':>8} {'/ float32':>10} | arrays"
+    want = runs["text", "csv module (careful path)"][0]["digest"]
+    same = True
+    ratio: dict[tuple[str, str], float] = {}
+    for file, title in (("numbers", "labels 0, 1, 2"), ("text", "labels setosa, versicolor, virginica")):
+        print(f"{title}: {sizes[file]:.1f} MB\n{header}\n{'-' * len(header)}")
+        numpy_keys = [(f, name) for f, name, _, is_numpy in _CSV_READERS if f == file and is_numpy]
+        fastest = min(numpy_keys, key=seconds.__getitem__)
+        for key in [(f, name) for f, name, _, _ in _CSV_READERS if f == file]:
+            if key != fastest and len(runs[key]) == len(runs[fastest]) == rounds:
+                # The rounds' own ratios: both readers ran on the machine as it was then.
+                ratio[key] = statistics.median(a["seconds"] / b["seconds"] for a, b in zip(runs[key], runs[fastest], strict=True))
+            else:
+                ratio[key] = seconds[key] / seconds[fastest]
+            peaks = [r["peak"] for r in runs[key] if r["peak"] is not None]
+            peak = f"{max(peaks) / 2**20:>8.1f} {max(peaks) / 2**20 / float32_mb:>9.2f}x" if peaks else f"{'n/a':>8} {'n/a':>10}"
+            identical = all(r["digest"] == want for r in runs[key])
+            same &= identical
+            print(f"{key[1]:<34} {seconds[key]:>8.2f} {ratio[key]:>8.2f}x {peak} | {'identical' if identical else 'DIFFERENT'}")
+    peaks = [r["peak"] for file in ("numbers", "text") for r in runs[file, "read_csv"] if r["peak"] is not None]
+    memory = f"; peak memory at most {max(peaks) / 2**20 / float32_mb:.2f}x the features in float32 (goal: under 3x)" if peaks else ""
+    print(f"read_csv: {ratio['numbers', 'read_csv']:.2f}x and {ratio['text', 'read_csv']:.2f}x the time of the fastest numpy "
+          f"reader of the same file (goal: within 1.2x){memory}")
+    if not same:
+        print("error: the readers' arrays differ")
+    return same

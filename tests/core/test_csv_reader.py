@@ -320,3 +320,16 @@ def test_memory_estimate_from_the_first_rows():
     assert problem is not None and problem.startswith("big.csv is 30.0 GB with about 13,805,")
     assert "needs about 308.6 GB of memory, but this machine has 16.0 GB free" in problem
     assert csv_reader.csv_memory_problem("big.csv", 2**30, sample, memory=info) is None  # 11 GB of 16 GB free
+
+
+# --- the bench -----------------------------------------------------------------------------------
+
+
+def test_the_csv_bench_reads_the_same_arrays_with_every_reader(capsys):
+    from core.bench import run_csv_bench
+
+    assert run_csv_bench(2_000, rounds=1) is True
+    out = capsys.readouterr().out
+    assert "DIFFERENT" not in out and out.count("| identical") == 6
+    assert "the time of the fastest numpy reader of the same file (goal: within 1.2x)" in out
+    assert "the features in float32 (goal: under 3x)" in out or "n/a" in out
