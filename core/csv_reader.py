@@ -214,23 +214,25 @@ class _LabelCodes(dict):
 
 def _read_fast(f, where: str, head: _Header):
     """np.loadtxt on the rows after the header; None where its result could differ from the careful reader's."""
-    first = next((line for line in f if line not in _EMPTY_LINES), None)
-    if first is None:
-        return None  # no rows of data: the careful reader says so
-    if os.path.splitext(where)[1].lower() in _ARCHIVES or "://" in where:
-        source, skip = chain((first,), f), 0  # numpy would open these as archives or URLs
-    else:
-        # Its own reading of the path, in large chunks: 5% faster than lines from a Python file.
-        source, skip = where, head.row
     labels = _LabelCodes()
     try:
+        first = next((line for line in f if line not in _EMPTY_LINES), None)
+        if first is None:
+            return None  # no rows of data: the careful reader says so
+        if os.path.splitext(where)[1].lower() in _ARCHIVES or "://" in where:
+            source, skip = chain((first,), f), 0  # numpy would open these as archives or URLs
+        else:
+            # Its own reading of the path, in large chunks: 5% faster than lines from a Python file.
+            source, skip = where, head.row
         # comments=None, quotechar=None: every character is data, as in the csv module without quotes.
         table = np.loadtxt(
             source, dtype=np.float64, delimiter=head.delimiter, comments=None, quotechar=None, ndmin=2,
             skiprows=skip, encoding="utf-8-sig", converters={head.label_index: labels.__getitem__},
         )
-    except ValueError:  # a bad value, a ragged row, a label of _NotPlain, text that is not UTF-8
-        return None
+    except MemoryError:
+        raise
+    except Exception:  # a bad value, a ragged row, a label of _NotPlain, text that is not UTF-8, whatever else
+        return None  # numpy stumbles on: the careful reader reads the file and says what is wrong, if anything
     n, k = table.shape
     if n == 0 or k != len(head.columns):
         return None

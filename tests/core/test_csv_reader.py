@@ -160,6 +160,17 @@ def test_files_numpy_cannot_take_exactly_go_to_the_careful_reader(tmp_path, care
     _assert_same(got, _careful(path))
 
 
+@pytest.mark.parametrize("error", [OSError("a bad gzip file"), EOFError(), ValueError("odd")])
+def test_whatever_numpy_stumbles_on_goes_to_the_careful_reader(tmp_path, monkeypatch, careful_calls, error):
+    def stumble(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(csv_reader.np, "loadtxt", stumble)
+    path = _write(tmp_path, PLAIN["text labels"])
+    _assert_same(read_csv(path), _careful(path))
+    assert careful_calls == [path]
+
+
 def test_quoted_label_values(tmp_path):
     assert read_csv(_write(tmp_path, CAREFUL["a quoted label holding the delimiter"]))[3] == ("a,b", "b")
     assert read_csv(_write(tmp_path, CAREFUL["a quoted label holding a doubled quote"]))[3] == ('a"b', "b")
