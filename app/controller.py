@@ -20,6 +20,7 @@ from app.model_views import DataPoints, PredictionTable, RegionSnapshot, data_po
 from core.config import TrainConfig
 from core.errors import Cancelled
 from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
+from core.insight import InsightRecorder
 
 __all__ = ["RegionSnapshot", "decision_regions", "drain", "QtCallback", "TrainingController"]
 
@@ -288,7 +289,7 @@ class TrainingWorker(QObject):
             trainer = self._make_trainer(self._callbacks)
             out.trainer = trainer
             for cb in self._callbacks:
-                if isinstance(cb, QtCallback):
+                if isinstance(cb, (QtCallback, InsightRecorder)):
                     cb.trainer = trainer
             out.result = trainer.fit(self._stop, self._pause)
         except Cancelled:  # stopped (or the window closed) while the data was being made
@@ -412,6 +413,10 @@ class TrainingController(QObject):
         self._gui_idle.clear()  # the window repaints for the new run before the worker starts its set-up
         self._callback = QtCallback(regions=regions, gui_idle=self._gui_idle)
         callbacks = [self._callback, *self.extra_callbacks]
+        if regions:
+            # Inside the layers: stats, unit pictures and a collapse diagnosis, into the same buffer. First,
+            # so its final diagnosis is buffered before the run's result.
+            callbacks.insert(0, InsightRecorder(self._callback.events.append))
         worker = TrainingWorker(make_trainer, callbacks, self.stop_event, self.pause_event, self._outcome)
         thread = QThread()
         thread.setObjectName("TrainingThread")

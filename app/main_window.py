@@ -27,6 +27,7 @@ from app.recent_files import RecentFiles
 from app.run_status import IDLE_TEXT, Run, idle_text
 from app.tasks import TaskRunner
 from app.window_files import FileActions
+from app.window_insight import InsightViews
 from app.window_processes import ProcessRuns
 from app.window_runs import RunViews
 from app.window_views import ViewSync
@@ -62,7 +63,7 @@ def make_settings(settings: QSettings | str | os.PathLike | None = None) -> QSet
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "torch-playground", "torch-playground")
 
 
-class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, QMainWindow):
+class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, InsightViews, QMainWindow):
     """Torch Playground's window; its defaults are the book's run, ready to train.
 
     Parameters
@@ -333,11 +334,14 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, QMainWindow):
             self.appendix.set_device_text(d.start.device)
             self.loss_plot.begin_run(run.steps_before + 1, d.start.total_steps, d.start.first_epoch, d.start.epochs)
             self.accuracy_plot.begin_run(d.start.first_epoch - 1 + d.start.epochs)
+            self._insight_start(run, d)
         if d.points is not None:
             run.points = d.points
             if self.data_plot.shown_key != d.points.key:
                 self.data_plot.set_points(d.points)
         self._record_progress(d)
+        if d.others or d.points is not None:
+            self._insight_progress(run, d)
         # The batch loss is drawn at every update; what changes less (the epoch curves, the status
         # texts) at most every SLOW_VIEWS_S, so that a turn repaints little (every view is drawn at the end).
         now = time.monotonic()
@@ -413,6 +417,7 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, QMainWindow):
         self.tasks.cancel("model")
         self.model.drop()
         self.run_status.idle()
+        self._insight_clear()
         self._show_model(curves=True)
         self._update_controls()
         self._update_title()

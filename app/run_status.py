@@ -49,6 +49,7 @@ class Run:
     points: Any = None  # what the run showed and made: DataPoints, RegionSnapshot, PredictionTable
     regions: Any = None
     predictions: Any = None
+    warning: str | None = None  # the run has collapsed: why, and what to try (core.insight)
 
     def epoch_total(self) -> int:
         return self.epoch if self.start is None else self.start.first_epoch - 1 + self.start.epochs
@@ -56,7 +57,8 @@ class Run:
     def progress_text(self) -> str:
         if not self.epoch:
             return "Starting…"
-        return f"Epoch {self.epoch}/{self.epoch_total()}, batch {self.batch}/{self.batches_per_epoch}"
+        text = f"Epoch {self.epoch}/{self.epoch_total()}, batch {self.batch}/{self.batches_per_epoch}"
+        return f"{text}\nWarning: {self.warning}" if self.warning else text
 
     def paused_text(self) -> str:
         where = f" at epoch {self.epoch}, batch {self.batch}/{self.batches_per_epoch}" if self.epoch else ""
@@ -72,10 +74,11 @@ class Run:
             acc += "."
         speed = f"{result.samples_per_second:,.0f} samples/s"
         message = result.message[:1].upper() + result.message[1:]
+        warning = f"\nWarning: {self.warning}" if self.warning else ""
         if result.status == "finished":
-            return f"{message} ({self.batches_per_epoch} batches per epoch, {result.steps} batches in all, {speed}).{acc}"
+            return f"{message} ({self.batches_per_epoch} batches per epoch, {result.steps} batches in all, {speed}).{acc}{warning}"
         if result.status == "stopped":
-            return f"{message}.{acc}"
+            return f"{message}.{acc}{warning}"
         return f"Diverged: {result.message}"
 
 

@@ -25,7 +25,9 @@ from app.config_panel import ConfigPanel
 from app.curve_controls import CurveControls
 from app.data_plot import DataPlot
 from app.panels import AppendixTabs
+from app.panels.layers import LayersPanel
 from app.panels.runs import RunsPanel
+from app.panels.units import UnitsPanel
 from app.plots import AccuracyPlot, LossPlot
 from app.predictions import PredictionsPanel
 from app.run_status import RunStatus
@@ -151,6 +153,12 @@ def build(window: QMainWindow, config_panel: ConfigPanel, torch_later: bool) -> 
     w.view_tabs_top.setAccessibleName("Data and insight views")
     w.view_tabs_top.addTab(w.data_plot, "Data")
     w.view_tabs_top.setTabToolTip(0, "The data and the model's decision regions.")
+    w.units_panel = UnitsPanel()
+    w.layers_panel = LayersPanel()
+    w.view_tabs_top.addTab(w.units_panel, "Units")
+    w.view_tabs_top.setTabToolTip(1, "What each hidden unit learned: its output over the input plane (2-D data).")
+    w.view_tabs_top.addTab(w.layers_panel, "Layers")
+    w.view_tabs_top.setTabToolTip(2, "Inside the layers: weight and gradient norms and dead ReLU units, per epoch.")
     w.view_tabs_bottom = QTabWidget()
     w.view_tabs_bottom.setObjectName("resultTabs")
     w.view_tabs_bottom.setAccessibleName("Predictions and runs")

@@ -20,6 +20,9 @@ class ProcessRuns:
         self.tasks.cancel("views")
         self._run = Run(mode="new", cfg=cfg, steps_before=0)
         self._clear_views(keep_data=self.data_plot.shown_key == cfg.dataset)
+        self._run_record_for("new", cfg)
+        self._insight_clear(f"A run on {n} processes is watched through its losses only: the unit pictures and "
+                            "layer statistics come from a run in this window (Processes 1).")
         self._lay_out_run("new", cfg)
         self.run_status.starting()
         self.predictions.clear("Training on several processes… the predictions appear when the run ends.")
@@ -28,6 +31,7 @@ class ProcessRuns:
             self.controller.start_processes(cfg, n)
         except (OSError, RuntimeError, ValueError) as exc:
             self._run = None
+            self._run_record_ended(None)
             self._refuse("Cannot train", f"Cannot start torchrun: {exc}")
             self.run_status.idle()
             return False
@@ -39,6 +43,7 @@ class ProcessRuns:
         self.loss_plot.end_run()
         self.accuracy_plot.end_run()
         self.run_status.ended(run)
+        self._run_record_ended(result)
         path = self.controller.model_path
         if path:
             self.model.drop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QFileDialog
 
@@ -100,6 +101,10 @@ class RunViews:
         if history is self._shown_history and self.runs.current is not None:
             return
         self._shown_history = history
+        current = self.runs.current
+        if current is not None and len(current) == len(history.batch_loss) and np.array_equal(
+                current.losses.view(), history.losses()):
+            return  # the file a run just saved (a run on several processes): the run is already here
         path = self.model.path
         name = os.path.basename(path) if path else None
         cfg = self.model.weights.config if self.model.weights is not None else None

@@ -44,8 +44,9 @@ MAX_UNITS = 64
 # How often, at most: stats four times a second, pictures once a second (as the decision regions)...
 STATS_INTERVAL_S = 0.25
 UNITS_INTERVAL_S = 1.0
-# ...and never more than this share of the training thread's time: a look that took 20 ms waits 0.4 s.
-COST_SHARE = 0.05
+# ...and never more than this share of the training thread's time: a look that took 2 ms waits 0.2 s (the
+# app's throughput goal is 0.95x of headless, and the GUI's turns and the decision regions share it).
+COST_SHARE = 0.01
 # A cause of collapse other than a dead layer counts once it has held this many epochs (and two
 # looks): a healthy run can predict one class for its first epoch or two, a collapsed one stays so.
 PERSIST_EPOCHS = 10
