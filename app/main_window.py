@@ -101,6 +101,8 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, InsightViews, QMa
         self._restore_note = ""  # what could not be restored from the saved settings, said once
         self._bind_tried: tuple | None = None  # (weights, data set) last bound, so the same is not tried twice
         self._slow_views_at = 0.0  # when the epoch curves and status texts were last drawn during a run
+        self._slow_parts: list[str] = []  # what is left of them to draw, one per update
+        self._regions_shown = None  # the decision regions last drawn during a run
 
         self.tasks = TaskRunner(self)
         self.tasks.busyChanged.connect(self._on_busy)
@@ -114,6 +116,7 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, InsightViews, QMa
         self._splitters = window_layout.build(self, ConfigPanel(devices), torch_later=not self._torch_ready)
         self.progress_bar = self.run_status.progress_bar
         self._init_runs()
+        self._init_insight()
         self.actions_ = window_layout.build_menus(self, self)
         self.recent_menu = self.actions_.recent_menu
         self.recent = RecentFiles(self.settings, self.recent_menu, self.open_recent)
@@ -342,26 +345,45 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, InsightViews, QMa
         self._record_progress(d)
         if d.others or d.points is not None:
             self._insight_progress(run, d)
-        # The batch loss is drawn at every update; what changes less (the epoch curves, the status
-        # texts) at most every SLOW_VIEWS_S, so that a turn repaints little (every view is drawn at the end).
-        now = time.monotonic()
-        if d.start is not None:
-            self._slow_views_at = 0.0  # the run's first batches are shown at once
-        slow = now - self._slow_views_at >= SLOW_VIEWS_S
-        if slow and (d.last_batch is not None or d.epochs):
-            self._slow_views_at = now
-        self.loss_plot.refresh(batches=len(d.losses) > 0, epochs=slow)
-        if slow:
-            self.accuracy_plot.refresh()
         if d.regions is not None:
             run.regions = d.regions
-            self._show_regions(d.regions)
         if d.predictions is not None:
             run.predictions = d.predictions
         if d.last_batch is not None:
-            self.run_status.batches(run, d.last_batch, len(d.losses), d.samples, show=slow)
-            if slow and not self.controller.is_paused():
+            self.run_status.batches(run, d.last_batch, len(d.losses), d.samples, show=False)
+        # Every update draws the batch loss; what changes less (the status texts, the epoch curves, the
+        # accuracy, the insight panels, the decision regions) is drawn a few times a second, one of them
+        # per update, so that no turn repaints much (everything is drawn again at the run's end).
+        self.loss_plot.refresh(batches=len(d.losses) > 0, epochs=False)
+        now = time.monotonic()
+        if d.start is not None:
+            self._slow_views_at, self._slow_parts = 0.0, []  # the run's first batches are shown at once
+        if not self._slow_parts and now - self._slow_views_at >= SLOW_VIEWS_S and (d.last_batch is not None or d.epochs):
+            self._slow_parts = ["status", "epochs", "accuracy", "insight", "regions"]
+        while self._slow_parts:
+            if self._draw_slow_part(run, self._slow_parts.pop(0)):
+                break  # one per update
+        if not self._slow_parts and self._slow_views_at < now - SLOW_VIEWS_S:
+            self._slow_views_at = now  # the next round starts SLOW_VIEWS_S after this one ended
+
+    def _draw_slow_part(self, run: Run, part: str) -> bool:
+        """Draw one of the views that change less than the batch loss; False when it had nothing new."""
+        if part == "status":
+            self.run_status.show_progress()
+            if not self.controller.is_paused():
                 self._set_status(run.progress_text(), "info")
+        elif part == "epochs":
+            return self.loss_plot.refresh_epochs()
+        elif part == "accuracy":
+            return self.accuracy_plot.refresh()
+        elif part == "insight":
+            return self._insight_flush()
+        elif run.regions is not None and run.regions is not self._regions_shown:
+            self._regions_shown = run.regions
+            self._show_regions(run.regions)
+        else:
+            return False
+        return True
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
@@ -383,6 +405,10 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, InsightViews, QMa
         self.accuracy_plot.end_run()
         self.run_status.ended(run)
         self._run_record_ended(result)
+        self._insight_flush()
+        if run is not None and run.regions is not None and run.regions is not self._regions_shown:
+            self._show_regions(run.regions)  # the last ones, if an update had no turn free for them
+        self._regions_shown = None
         if result is not None or progressed:
             # A run that trained keeps its model, even one that failed part-way (its curve is on screen).
             views = None

@@ -315,15 +315,19 @@ class LossPlot(pg.PlotWidget):
                 traces.draw(self.x_mode, view, force)
         self._zero.setVisible(self._live_run is not None and len(self._live_run) > 0 or bool(self._others))
 
-    def _redraw_epochs(self, force: bool = False) -> None:
+    def refresh_epochs(self) -> bool:
+        """Draw the current run's new epochs; False when there were none."""
+        return self._redraw_epochs()
+
+    def _redraw_epochs(self, force: bool = False) -> bool:
         run = self._live_run
         if run is None:
             self._train.clear()
             self._test.clear()
-            return
+            return False
         n = len(run.epochs)
         if n == self._epochs_drawn and not force:
-            return
+            return False
         self._epochs_drawn = n
         xs = run.epoch_x(self.x_mode)
         train, test = run.epoch_column("train_loss"), run.epoch_column("test_loss")
@@ -334,6 +338,7 @@ class LossPlot(pg.PlotWidget):
         else:
             self._test.feed(test)
             self._test.draw(test, lambda idx: xs[idx], force=True)
+        return True
 
     # --- hover ---------------------------------------------------------------------------------
 
@@ -487,8 +492,9 @@ class AccuracyPlot(pg.PlotWidget):
             run.append_epochs(history.epochs)
             self.set_current(run)
 
-    def refresh(self) -> None:
-        self._redraw()
+    def refresh(self) -> bool:
+        """Draw the current run's new epochs; False when there were none."""
+        return self._redraw()
 
     def begin_run(self, last_epoch: int) -> None:
         """Fix the x axis to epochs 1..last_epoch for the run: the curves grow across it, and the axis
@@ -516,15 +522,15 @@ class AccuracyPlot(pg.PlotWidget):
             axis = self.getPlotItem().getAxis("bottom")
             axis.setTickSpacing(major=1, minor=1) if whole else axis.setTickSpacing()
 
-    def _redraw(self, force: bool = False) -> None:
+    def _redraw(self, force: bool = False) -> bool:
         run = self._current
         if run is None:
             self._train.clear()
             self._test.clear()
-            return
+            return False
         n = len(run.epochs)
         if n == self._drawn and not force:
-            return
+            return False
         self._drawn = n
         xs = run.epoch_column("epoch")
         train, test = run.epoch_column("train_acc"), run.epoch_column("test_acc")
@@ -535,3 +541,4 @@ class AccuracyPlot(pg.PlotWidget):
         else:
             self._test.feed(test)
             self._test.draw(test, lambda idx: xs[idx], force=True)
+        return True

@@ -20,34 +20,46 @@ class InsightViews:
         """A run's first events: a new model starts the panels afresh; every run sets the epochs they span."""
         start = d.start
         if run.mode == "new":
-            self.layers_panel.clear()
-            self.units_panel.clear()
+            self._insight_clear()
         self.layers_panel.set_epoch_span(start.first_epoch - 1, start.first_epoch - 1 + start.epochs)
 
     def _insight_progress(self, run: Run, d: Drained) -> None:
-        stats: list[LayerStats] = []
-        units = diagnosis = None
+        """Keep what the worker sent; draw it only into a panel on screen (a hidden tab costs nothing: what
+        it missed is drawn when it is shown)."""
+        pending = self._insight_pending
         for ev in d.others:
             if isinstance(ev, LayerStats):
-                stats.append(ev)
+                pending["stats"].append(ev)
             elif isinstance(ev, UnitSnapshot):
-                units = ev
+                pending["units"] = ev
             elif isinstance(ev, Diagnosis):
-                diagnosis = ev
+                run.warning = ev.message
+                self.layers_panel.set_warning(ev.message)
+                if ev.message and not ev.final and not self.controller.is_paused():
+                    self._set_status(run.progress_text(), "info")
         if d.points is not None and d.points.num_features != 2:
             self.units_panel.clear(not_2d_note(d.points.num_features))
-        if stats:
-            self.layers_panel.add_stats(stats)
-        if units is not None:
-            self.units_panel.set_units(units)
-        if diagnosis is not None:
-            run.warning = diagnosis.message
-            self.layers_panel.set_warning(diagnosis.message)
-            if diagnosis.message and not diagnosis.final and not self.controller.is_paused():
-                self._set_status(run.progress_text(), "info")
+        self._insight_flush()
+
+    def _insight_flush(self) -> bool:
+        """Draw what the panel on screen has missed; False when there was nothing to draw."""
+        pending = self._insight_pending
+        drew = False
+        if pending["stats"] and self.layers_panel.isVisible():
+            self.layers_panel.add_stats(pending["stats"])
+            pending["stats"], drew = [], True
+        if pending["units"] is not None and self.units_panel.isVisible():
+            self.units_panel.set_units(pending["units"])
+            pending["units"], drew = None, True
+        return drew
 
     def _insight_clear(self, note: str = "") -> None:
         """No insight for what is shown (a model dropped, a run on several processes)."""
+        self._insight_pending = {"stats": [], "units": None}
         self.layers_panel.clear()
         self.layers_panel.set_warning(None)
         self.units_panel.clear(note)
+
+    def _init_insight(self) -> None:
+        self._insight_pending = {"stats": [], "units": None}
+        self.view_tabs_top.currentChanged.connect(lambda _i: self._insight_flush())
