@@ -1,5 +1,6 @@
 """`python -m core bench`: the book's DataLoader loop, the engine and a bare in-memory loop, timed on the same run;
-then CSV files: core.data.read_csv against numpy's readers on the same generated file, time and peak memory."""
+then the training step as a CUDA graph against eager steps (on a GPU), then CSV files: core.data.read_csv against
+numpy's readers on the same generated file, time and peak memory."""
 
 from __future__ import annotations
 
@@ -184,6 +185,9 @@ def run_bench(quick: bool = False, repeats: int = 3) -> int:
                 flush=True,
             )
     print("all losses identical to the book's loop" if all_same else "error: the engine's losses differ from the book's loop")
+    from core.cuda_graph import cuda_graph_bench_report
+
+    print(cuda_graph_bench_report(quick=quick), flush=True)
     csv_same = run_csv_bench(CSV_ROWS_QUICK if quick else CSV_ROWS, repeats)
     return 0 if all_same and csv_same else 1
 
