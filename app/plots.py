@@ -120,11 +120,16 @@ class LossPlot(pg.PlotWidget):
                 self._others[run_id] = RunTraces(item, run)
         live = self._live_run
         visible = live is not None and (live.visible or live not in self.runs.runs)
-        for t in (self._live.raw, self._live.smooth, self._train, self._test):
+        for t in (self._live.raw, self._live.smooth):
             t.item.setVisible(visible)
+        # The current run's epoch means and test losses when it is alone: beside other runs they are clutter
+        # (the accuracy plot still has its train and test curves).
+        for t in (self._train, self._test):
+            t.item.setVisible(visible and not self._others)
         self._live.smooth.item.setVisible(visible and bool(self.smoothing))
         if live is not None:
-            self._live.style(self.smoothing) if self._own_runs is False or len(self.runs) > 1 else self._style_single()
+            # Alone, the current run keeps the plain grey batch line; beside other runs, its colour.
+            self._live.style(self.smoothing) if self._others else self._style_single()
         for traces in self._others.values():
             traces.style(self.smoothing)
         self._legend()
@@ -132,7 +137,6 @@ class LossPlot(pg.PlotWidget):
         self._redraw_epochs(force=True)
 
     def _style_single(self) -> None:
-        # A plot fed alone (tests, the benchmark): the grey batch line of a single run.
         self._live.raw.item.setPen(pg.mkPen(BATCH_COLOR if not self.smoothing else (*BATCH_COLOR, 90), width=1))
         self._live.smooth.item.setPen(pg.mkPen((80, 80, 80), width=2))
 
@@ -144,13 +148,21 @@ class LossPlot(pg.PlotWidget):
             entries.append((main.item, self._live_run.name or "batch loss"))
         for traces in self._others.values():
             entries.append((traces.smooth.item if self.smoothing else traces.raw.item, traces.run.name))
+        if self._live_run is not None:  # in the order the runs were made
+            order = {r.id: i for i, r in enumerate(self.runs.runs)}
+            entries.sort(key=lambda e: order.get(self._run_of(e[0]), -1))
         if len(entries) == 1 and not self._others:
             entries = [(entries[0][0], "batch loss" + (" (smoothed)" if self.smoothing else ""))]
         for curve, name in entries:
             self.legend.addItem(curve, name)
-        if self._live_run is not None and self._train.item.isVisible():
+        if self._live_run is not None and not self._others and self._live.raw.item.isVisible():
             self.legend.addItem(self._train.item, "train loss (epoch mean)")
             self.legend.addItem(self._test.item, "test loss (epoch end)")
+
+    def _run_of(self, item) -> int | None:
+        if item in (self._live.raw.item, self._live.smooth.item):
+            return self._live_run.id if self._live_run is not None else None
+        return next((t.run.id for t in self._others.values() if item in (t.raw.item, t.smooth.item)), None)
 
     def set_smoothing(self, weight: float) -> None:
         """TensorBoard's smoothing weight (0: off) for every run shown."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
 from app.runs import RunList, RunRecord, export_curves_csv
@@ -120,6 +121,8 @@ class RunViews:
             run.visible = shown
             self.loss_plot.sync_runs()
             self.accuracy_plot.sync_runs()
+            # The table follows too (a call from code); rebuilt after the click that may have started this.
+            QTimer.singleShot(0, self.runs_panel, lambda: self.runs_panel.set_runs(self.runs, self.runs.current))
 
     def _rename_run(self, run_id: int, name: str) -> None:
         run = self.runs.get(run_id)
