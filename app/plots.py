@@ -370,6 +370,8 @@ class LossPlot(pg.PlotWidget):
             else:
                 xs = run.batch_x(self.x_mode)
                 i = int(np.clip(np.searchsorted(xs, x), 0, n - 1))
+                if i > 0 and abs(xs[i - 1] - x) <= abs(xs[i] - x):
+                    i -= 1  # the nearest batch, not the first one right of the pointer
             loss = float(run.losses.view()[i])
             shown = float(run.smoothed.view()[i]) if run.smoothing and i < len(run.smoothed) else loss
             if not np.isfinite(shown):

@@ -123,7 +123,13 @@ class RunRecord:
 
     def begin_fit(self) -> None:
         """A fit starts (its BatchEnd.elapsed counts from 0 again)."""
-        self._time_offset = float(self.elapsed.view()[-1]) if len(self.elapsed) else self._time_offset
+        # The last known time (batches after a saved run's last epoch end have none): never nan.
+        times = self.elapsed.view()
+        known = times[np.isfinite(times)]
+        if len(known):
+            self._time_offset = float(known[-1])
+        elif self.epochs:
+            self._time_offset = float(self._epoch_cols["elapsed"].view()[-1])
 
     def append_batches(self, steps: np.ndarray, losses: np.ndarray, elapsed: np.ndarray | None = None,
                        epoch: np.ndarray | None = None, batch: np.ndarray | None = None,

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QBuffer, QIODevice, QTimer
 from PySide6.QtWidgets import QFileDialog
 
 from app.runs import RunList, RunRecord, export_curves_csv
-from core.atomic import atomic_write_text
+from core.atomic import atomic_write, atomic_write_text
 from core.history import History
 
 if TYPE_CHECKING:
@@ -180,20 +180,15 @@ class RunViews:
                                             on_error=failed))
 
     def export_plot(self, which: str, path: str | os.PathLike) -> bool:
-        """Save the loss or accuracy plot ('loss', 'accuracy') as PNG or SVG (by the file's extension)."""
+        """Save the loss or accuracy plot ('loss', 'accuracy') as PNG or SVG (by the file's extension), written
+        whole or not at all; False (with the reason shown) when it cannot be."""
         path = os.fspath(path)
         plot = self.loss_plot if which == "loss" else self.accuracy_plot
-        from pyqtgraph import exporters
-
         try:
-            if path.lower().endswith(".svg"):
-                exporters.SVGExporter(plot.getPlotItem()).export(path)
-            else:
-                exporter = exporters.ImageExporter(plot.getPlotItem())
-                exporter.parameters()["width"] = IMAGE_WIDTH
-                exporter.export(path)
-        except Exception as exc:  # noqa: BLE001 - any failure is a message, not a dead window
-            self.show_error("Cannot export the plot", f"Cannot write {path}: {exc}")
+            data = _svg_bytes(plot) if path.lower().endswith(".svg") else _png_bytes(plot)
+            atomic_write(path, lambda f: f.write(data))
+        except (OSError, RuntimeError) as exc:
+            self.show_error("Cannot export the plot", f"Cannot write {path}: {getattr(exc, 'strerror', None) or exc}")
             return False
         self._set_status(f"Saved the {which} plot to {path}.", "info")
         return True
@@ -222,3 +217,57 @@ class RunViews:
             return
         point = vb.mapSceneToView(pos)
         self.curve_controls.readout.setText(self.loss_plot.readout(point.x(), point.y()))
+
+
+def _png_bytes(plot) -> bytes:
+    """The plot as PNG, IMAGE_WIDTH px wide (pyqtgraph's exporter redraws it at that size)."""
+    from pyqtgraph import exporters
+
+    exporter = exporters.ImageExporter(plot.getPlotItem())
+    exporter.parameters()["width"] = IMAGE_WIDTH
+    image = exporter.export(toBytes=True)
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if image is None or image.isNull() or not image.save(buffer, "PNG"):
+        raise RuntimeError("the plot could not be drawn as an image")
+    return bytes(buffer.data())
+
+
+def _svg_bytes(plot) -> bytes:
+    """The plot as SVG (pyqtgraph's exporter: vector curves, axes and text)."""
+    import tempfile
+
+    from pyqtgraph import exporters
+
+    _patch_svg_paths()
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "plot.svg")
+        exporters.SVGExporter(plot.getPlotItem()).export(path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+_svg_patched = False
+
+
+def _patch_svg_paths() -> None:
+    """pyqtgraph 0.14.0's SVG exporter reads every token of a path as "x,y", but this Qt closes outlines
+    with a bare "Z" and the export fails (pyqtgraph issue #3495, fixed after 0.14.0): the Z tokens are
+    dropped before it reads the path (an outline left open looks the same)."""
+    global _svg_patched
+    if _svg_patched:
+        return
+    import importlib
+
+    svg_module = importlib.import_module("pyqtgraph.exporters.SVGExporter")  # the module (the package re-exports the class)
+    original = svg_module.correctCoordinates
+
+    def correct(node, defs, item, options):
+        for path in node.getElementsByTagName("path"):
+            d = path.getAttribute("d")
+            if d:
+                path.setAttribute("d", " ".join(token for token in d.split() if "," in token))
+        return original(node, defs, item, options)
+
+    svg_module.correctCoordinates = correct
+    _svg_patched = True

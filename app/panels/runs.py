@@ -79,6 +79,7 @@ class RunsPanel(QWidget):
         box.addWidget(self.table, 1)
         box.addLayout(buttons)
         self._filling = False
+        self._shown: tuple[RunList, RunRecord | None] | None = None  # what set_runs last showed
         self.table.itemChanged.connect(self._item_changed)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.remove_button.clicked.connect(lambda: self._emit_selected(self.removeRequested))
@@ -89,6 +90,7 @@ class RunsPanel(QWidget):
 
     def set_runs(self, runs: RunList, current: RunRecord | None = None) -> None:
         """Show the list (rebuilt: runs are few); the current run is marked and selected."""
+        self._shown = (runs, current)
         selected = self.selected_id()
         self._filling = True
         try:
@@ -156,3 +158,10 @@ class RunsPanel(QWidget):
         text = item.text().removesuffix(" (current)").strip()
         if text:
             self.renamed.emit(run_id, text)
+        elif self._shown is not None and (run := self._shown[0].get(run_id)) is not None:
+            # A run needs a name: the old one comes back.
+            self._filling = True
+            try:
+                item.setText(run.name + (" (current)" if run is self._shown[1] else ""))
+            finally:
+                self._filling = False

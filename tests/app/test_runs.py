@@ -233,9 +233,6 @@ def test_renaming_a_run_renames_it_in_the_legend_and_table(two_runs):
     assert first.visible and second.visible  # renaming does not hide
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app/panels/runs.py:156-158 RunsPanel._item_changed ignores an empty (or blank) name, as it should, but leaves "
-    "the edited cell empty: the run is still 'run 1' in the legend and the CSV while the runs table shows ''"))
 def test_an_empty_name_is_refused_and_the_table_shows_the_name_again(two_runs):
     window, first, _ = two_runs
     t = table(window)
@@ -325,14 +322,9 @@ def test_export_plot_as_png(two_runs, tmp_path, which):
     assert str(png) in widget(window, "statusLabel").text()
 
 
-SVG_DEFECT = (
-    "export_plot(which, '*.svg') (app/window_runs.py RunViews.export_plot) always fails with 'not enough values to "
-    "unpack (expected 2, got 1)': pyqtgraph 0.14.0's SVGExporter.correctCoordinates (exporters/SVGExporter.py:427) "
-    "splits every token of a <path d> on ',' and this Qt (PySide6 6.11) writes the ViewBox's closed outline as "
-    "'M0,0 L... Z'; a bare pg.PlotWidget fails the same way (pyqtgraph issue #3495, fix in PR #3458, unreleased)")
 
 
-@pytest.mark.xfail(strict=True, reason=SVG_DEFECT)
+
 @pytest.mark.parametrize("which", ["loss", "accuracy"])
 def test_export_plot_as_svg(two_runs, tmp_path, which):
     window, _, _ = two_runs
@@ -343,10 +335,6 @@ def test_export_plot_as_svg(two_runs, tmp_path, which):
     assert str(svg) in widget(window, "statusLabel").text()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app/window_runs.py:191 RunViews.export_plot ignores the return value of pyqtgraph's ImageExporter.export "
-    "(QImage.save's bool: it does not raise), so a PNG that cannot be written (a missing folder, a directory "
-    "named x.png, a read-only place) returns True and says 'Saved the loss plot to ...' with no file written"))
 def test_a_png_that_cannot_be_written_is_reported(window, train, tmp_path):
     train(window)
     path = tmp_path / "no" / "such" / "loss.png"
@@ -458,11 +446,6 @@ def test_hover_readout_names_run_step_epoch_and_losses(two_runs, qtbot):
     assert label.text().startswith(("run 1", "run 2"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app/plots.py:372 LossPlot.readout, for x by epoch / samples / time, takes np.searchsorted(xs, x): the first "
-    "batch at or right of the pointer, not the nearest (step mode rounds). With the book's run on x = samples seen "
-    "(2, 4, 6, ...), the pointer at x = 4.2 on run 1's curve reads out 'run 2 · step 3 ... 6 samples' instead of "
-    "'run 1 · step 2 ... 4 samples'; on x = epoch, 1.05 gives step 3 (epoch 1.5) instead of step 2 (epoch 1.0)"))
 @pytest.mark.parametrize(("mode", "x"), [("samples", 4.2), ("epoch", 1.05)])
 def test_hover_readout_off_step_names_the_nearest_batch(two_runs, mode, x):
     window, first, _ = two_runs

@@ -322,10 +322,6 @@ def test_set_history_rebuilds_epochs_batches_and_times():
         assert_increasing(run.batch_x(mode))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app/runs.py:126 RunRecord.begin_fit takes the time offset from elapsed[-1], which set_history leaves nan for "
-    "batches after the last epoch end (a run stopped mid-epoch, saved and opened): every batch of the continued "
-    "fit then has wall time nan and the curve vanishes from the 'time' x axis"))
 def test_a_file_stopped_mid_epoch_then_trained_on_keeps_its_wall_time():
     run = RunRecord(1, "stopped.pt", (1, 2, 3), TrainConfig())
     run.set_history(book_history(extra=1), batch_size=2)  # stopped after the first batch of epoch 4
