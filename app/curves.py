@@ -65,8 +65,9 @@ class PeakLevels:
 
     FACTOR = 4
 
-    def __init__(self, target: int):
+    def __init__(self, target: int, dtype=np.float64):
         self.target = target  # levels are built until one draws at most this many points
+        self.dtype = dtype  # of the levels (float32 for a curve only drawn, such as the smoothed loss)
         self._mins: list[GrowingBuffer] = []
         self._maxs: list[GrowingBuffer] = []
 
@@ -88,8 +89,8 @@ class PeakLevels:
         n, changed, j = values.shape[0], first_new, 0
         while 2 * n > self.target:  # two points (min, max) a block
             if j == len(self._mins):
-                self._mins.append(GrowingBuffer(np.float64))
-                self._maxs.append(GrowingBuffer(np.float64))
+                self._mins.append(GrowingBuffer(self.dtype))
+                self._maxs.append(GrowingBuffer(self.dtype))
             # From the block holding the first changed value, or from where this level stops (a
             # level first needed now is built whole).
             first_block = min(changed // f, len(self._mins[j]))

@@ -32,14 +32,14 @@ class Trace:
     million values. `x_of(indices)` gives the x of the values drawn."""
 
     def __init__(self, plot: pg.PlotItem, pen, name: str | None = None, symbol: str | None = None,
-                 symbol_brush=None, z: float = 0.0):
+                 symbol_brush=None, z: float = 0.0, dtype=np.float64):
         self.item = pg.PlotDataItem(pen=pen, name=name, antialias=False)
         _drawn_as_given(self.item)
         self.item.setZValue(z)
         plot.addItem(self.item)
         self.plot = plot
         self.symbol, self.symbol_brush = symbol, symbol_brush
-        self.levels = PeakLevels(DRAWN_POINTS)
+        self.levels = PeakLevels(DRAWN_POINTS, dtype)
         self._levelled = 0  # values the levels hold
         self._finite = True
         self._drawn: tuple | None = None
@@ -108,7 +108,7 @@ class RunTraces:
             self.raw, self.smooth = live
         else:
             self.raw = Trace(plot, None, z=-2)
-            self.smooth = Trace(plot, None, z=-1)
+            self.smooth = Trace(plot, None, z=-1, dtype=np.float32)
             # A finished run does not change: drawn once into a pixmap, not again with every live update.
             for t in (self.raw, self.smooth):
                 t.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)

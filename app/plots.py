@@ -60,7 +60,7 @@ class LossPlot(pg.PlotWidget):
         self.smoothing = 0.0
         self.x_mode = "step"
         # The current run's curves are made once and reused by each new run; other runs get their own.
-        live = (Trace(item, pg.mkPen(BATCH_COLOR, width=1), z=1), Trace(item, None, z=2))
+        live = (Trace(item, pg.mkPen(BATCH_COLOR, width=1), z=1), Trace(item, None, z=2, dtype=np.float32))
         self.batch_curve = live[0].item
         self._live = RunTraces(item, RunRecord(0, "", BATCH_COLOR, None), live)
         self._live_run: RunRecord | None = None
