@@ -450,14 +450,20 @@ def gui_child(case: str, seconds: float, explain: bool = False) -> None:
 
 
 def update_rate(updates: list[float], end: float) -> float:
-    """The live curve's updates per second of training: the intervals between its changes (`updates`, in
-    seconds; changes within 2 ms of each other are one update) over the time from its first change to
-    `end` (a curve that stopped moving before `end` counts as slow; nan without two updates)."""
+    """The live curve's updates per second of training, from `updates` (when it changed, in seconds;
+    changes within 2 ms of each other are one update): its intervals over the time from its first change
+    to its last, or to `end` when it had stopped moving (no change in the last two intervals' time before
+    `end`); nan without two updates."""
     times: list[float] = []
     for t in updates:
         if not times or t - times[-1] > 0.002:
             times.append(t)
-    return (len(times) - 1) / (end - times[0]) if len(times) > 1 and end > times[0] else float("nan")
+    if len(times) < 2:
+        return float("nan")
+    span = times[-1] - times[0]
+    if end - times[-1] > 2 * span / (len(times) - 1):
+        span = end - times[0]
+    return (len(times) - 1) / span
 
 
 def gap_stats(result: dict) -> dict:

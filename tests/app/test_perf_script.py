@@ -30,8 +30,10 @@ def test_percentile_and_update_rate():
     assert perf_gui.percentile([1.0, 2.0, 3.0], 50) == 2.0
     assert perf_gui.percentile([3.0, 1.0, 2.0], 100) == 3.0 and perf_gui.percentile(list(range(101)), 99) == 99
     assert math.isnan(perf_gui.percentile([], 99))
-    # Four updates 0.1 s apart (one of them signalled twice), measured to 0.5 s: 3 intervals over 0.4 s.
-    assert perf_gui.update_rate([0.1, 0.2, 0.2005, 0.3, 0.4], 0.5) == pytest.approx(3 / 0.4)
+    # Four updates 0.1 s apart (one of them signalled twice), measured to 0.45 s: 3 intervals in 0.3 s.
+    assert perf_gui.update_rate([0.1, 0.2, 0.2005, 0.3, 0.4], 0.45) == pytest.approx(10.0)
+    # A curve that stopped moving: the time since counts.
+    assert perf_gui.update_rate([0.1, 0.2, 0.3], 1.0) == pytest.approx(2 / 0.9)
     assert math.isnan(perf_gui.update_rate([0.1], 1.0))
 
 
