@@ -44,6 +44,12 @@ class Trace:
         self._finite = True
         self._drawn: tuple | None = None
 
+    def cache(self) -> None:
+        """Keep the drawn curve (and its markers) as a pixmap: for a curve that changes less often than the
+        plot repaints. On the items that paint: a PlotDataItem draws nothing itself."""
+        for part in (self.item.curve, self.item.scatter):
+            part.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
     def reset(self) -> None:
         self.levels.clear()
         self._levelled = 0
@@ -111,7 +117,7 @@ class RunTraces:
             self.smooth = Trace(plot, None, z=-1, dtype=np.float32)
             # A finished run does not change: drawn once into a pixmap, not again with every live update.
             for t in (self.raw, self.smooth):
-                t.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+                t.cache()
         self.live = live is not None
 
     def style(self, smoothing: float) -> None:

@@ -28,6 +28,13 @@ def _tidy(item: pg.PlotItem) -> None:
         item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
+def _cached(*traces: Trace) -> None:
+    """Curves that change a few times a second, not at every update (the epoch curves): kept as pixmaps, so
+    the repaint the batch curve asks for at every update copies them instead of drawing them again."""
+    for trace in traces:
+        trace.cache()
+
+
 class LossPlot(pg.PlotWidget):
     """The loss of every batch of every run shown (each run its colour; with smoothing, TensorBoard's
     debiased moving average over the raw curve drawn faint), and the current run's mean training loss
@@ -69,6 +76,7 @@ class LossPlot(pg.PlotWidget):
         self._test = Trace(item, pg.mkPen(TEST_COLOR, width=2), name="test loss (epoch end)", symbol="s",
                            symbol_brush=TEST_COLOR, z=3)
         self.train_curve, self.test_curve = self._train.item, self._test.item
+        _cached(self._train, self._test)
         self._others: dict[int, RunTraces] = {}
         # Cross-entropy is never below 0: keeping 0 in the y range shows the loss at its true scale and
         # keeps the axis still while the loss falls (an axis whose range changes is drawn again, at
@@ -419,6 +427,7 @@ class AccuracyPlot(pg.PlotWidget):
         self._train = Trace(item, pg.mkPen(TRAIN_COLOR, width=2), name="train", symbol="o", symbol_brush=TRAIN_COLOR, z=2)
         self._test = Trace(item, pg.mkPen(TEST_COLOR, width=2), name="test", symbol="s", symbol_brush=TEST_COLOR, z=2)
         self.train_curve, self.test_curve = self._train.item, self._test.item
+        _cached(self._train, self._test)
         self.runs = RunList()
         self._own_runs = True
         self._current: RunRecord | None = None
@@ -459,7 +468,7 @@ class AccuracyPlot(pg.PlotWidget):
         for run_id, run in shown.items():
             if run_id not in self._others:
                 trace = Trace(item, None, z=1)
-                trace.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+                trace.cache()
                 self._others[run_id] = (run, trace)
         for run, trace in self._others.values():
             trace.item.setPen(pg.mkPen((*run.color, 220), width=2))
