@@ -532,5 +532,7 @@ class TrainingController(QObject):
         now = time.thread_time()
         cost, self._gui_cpu = max(turn, now - self._gui_cpu), now
         self._gui_cost = cost if self._gui_cost == 0.0 else 0.7 * self._gui_cost + 0.3 * cost
-        interval = int(1000 * self._gui_cost / GUI_SHARE)
-        self._timer.setInterval(min(MAX_DRAIN_INTERVAL_MS, max(DRAIN_INTERVAL_MS, interval)))
+        period = min(MAX_DRAIN_INTERVAL_MS, max(DRAIN_INTERVAL_MS, int(1000 * self._gui_cost / GUI_SHARE)))
+        # setInterval starts the wait again from now, after this turn: the turn is taken off, so that
+        # drains start `period` apart (waiting the whole period after each turn gave 9.9 updates a second).
+        self._timer.setInterval(max(1, period - int(1000 * turn)))

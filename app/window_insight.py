@@ -39,7 +39,7 @@ class InsightViews:
                     self._set_status(run.progress_text(), "info")
         if d.points is not None and d.points.num_features != 2:
             self.units_panel.clear(not_2d_note(d.points.num_features))
-        self._insight_flush()
+        # Drawn in the window's rotation of slower views (one per update), not here.
 
     def _insight_flush(self) -> bool:
         """Draw what the panel on screen has missed; False when there was nothing to draw."""
