@@ -35,6 +35,17 @@ def _cached(*traces: Trace) -> None:
         trace.cache()
 
 
+def _draw_epoch_pair(train_trace: Trace, test_trace: Trace, xs: np.ndarray, train: np.ndarray, test: np.ndarray) -> None:
+    """A run's per-epoch train and test curves (the test one emptied when the run has no test split)."""
+    train_trace.feed(train)
+    train_trace.draw(train, lambda idx: xs[idx], force=True)
+    if len(test) and np.isnan(test).all():
+        test_trace.clear()
+    else:
+        test_trace.feed(test)
+        test_trace.draw(test, lambda idx: xs[idx], force=True)
+
+
 class LossPlot(pg.PlotWidget):
     """The loss of every batch of every run shown (each run its colour; with smoothing, TensorBoard's
     debiased moving average over the raw curve drawn faint), and the current run's mean training loss
@@ -350,14 +361,7 @@ class LossPlot(pg.PlotWidget):
             return False
         self._epochs_drawn = n
         xs = run.epoch_x(self.x_mode)
-        train, test = run.epoch_column("train_loss"), run.epoch_column("test_loss")
-        self._train.feed(train)
-        self._train.draw(train, lambda idx: xs[idx], force=True)
-        if n and np.isnan(test).all():
-            self._test.clear()
-        else:
-            self._test.feed(test)
-            self._test.draw(test, lambda idx: xs[idx], force=True)
+        _draw_epoch_pair(self._train, self._test, xs, run.epoch_column("train_loss"), run.epoch_column("test_loss"))
         return True
 
     # --- hover ---------------------------------------------------------------------------------
@@ -556,12 +560,5 @@ class AccuracyPlot(pg.PlotWidget):
             return False
         self._drawn = n
         xs = run.epoch_column("epoch")
-        train, test = run.epoch_column("train_acc"), run.epoch_column("test_acc")
-        self._train.feed(train)
-        self._train.draw(train, lambda idx: xs[idx], force=True)
-        if n and np.isnan(test).all():
-            self._test.clear()
-        else:
-            self._test.feed(test)
-            self._test.draw(test, lambda idx: xs[idx], force=True)
+        _draw_epoch_pair(self._train, self._test, xs, run.epoch_column("train_acc"), run.epoch_column("test_acc"))
         return True
