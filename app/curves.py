@@ -194,16 +194,3 @@ def debiased_ema(values: np.ndarray, weight: float, state: EmaState | None = Non
     state.last, state.count = last, count
     out[finite] = smoothed
     return out
-
-
-def debiased_ema_reference(values: Iterable[float], weight: float) -> list[float]:
-    """The same, one value at a time, as TensorBoard's JavaScript writes it (for tests)."""
-    last, count, out = 0.0, 0, []
-    for v in values:
-        if not math.isfinite(v):
-            out.append(v)
-            continue
-        last = last * weight + (1 - weight) * v
-        count += 1
-        out.append(last / (1 - weight**count) if weight != 1 else last)
-    return out

@@ -375,7 +375,6 @@ class DistributedRun:
         from torch.utils.data.distributed import DistributedSampler
 
         from core.data import ToyDataset
-        from core.model import count_parameters
         from core.training import EXPLODING_LOSS
 
         if self.trainer is None:
@@ -401,16 +400,7 @@ class DistributedRun:
                 num_workers=cfg.num_workers,
             )
         bpe, epochs = self.steps_per_epoch, cfg.epochs
-        info = TrainStart(
-            device=str(device),
-            epochs=epochs,
-            first_epoch=trainer.epochs_completed + 1,
-            batches_per_epoch=bpe,
-            total_steps=bpe * epochs,
-            train_samples=n_train,
-            test_samples=int(trainer.data.X_test.shape[0]),
-            parameters=count_parameters(model),
-        )
+        info = trainer.start_info(epochs, bpe, device=device, train_samples=n_train)
         for cb in callbacks:
             cb.on_train_start(info)
         # Each step's [loss, stop request] is summed over the ranks while the next step computes: an async

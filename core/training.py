@@ -285,16 +285,7 @@ class Trainer:
         cfg, model, opt = self.cfg, self.model, self.optimizer
         callbacks = self.callbacks
         bpe = self.batches_per_epoch
-        info = TrainStart(
-            device=str(self.device),
-            epochs=epochs,
-            first_epoch=self.epochs_completed + 1,
-            batches_per_epoch=bpe,
-            total_steps=bpe * epochs,
-            train_samples=int(self.data.X_train.shape[0]),
-            test_samples=int(self.data.X_test.shape[0]),
-            parameters=count_parameters(model),
-        )
+        info = self.start_info(epochs, bpe)
         for cb in callbacks:
             cb.on_train_start(info)
         record = self.history.batch_loss.append
@@ -355,6 +346,19 @@ class Trainer:
                 break
         elapsed = time.perf_counter() - t0 - paused_for
         return self.end_run(status, message, epochs, elapsed, samples, last_epoch, callbacks)
+
+    def start_info(self, epochs: int, batches_per_epoch: int, device=None, train_samples: int | None = None) -> TrainStart:
+        """The run's TrainStart (a DDP rank passes its device and its share of the training split)."""
+        return TrainStart(
+            device=str(self.device if device is None else device),
+            epochs=epochs,
+            first_epoch=self.epochs_completed + 1,
+            batches_per_epoch=batches_per_epoch,
+            total_steps=batches_per_epoch * epochs,
+            train_samples=int(self.data.X_train.shape[0]) if train_samples is None else train_samples,
+            test_samples=int(self.data.X_test.shape[0]),
+            parameters=count_parameters(self.model),
+        )
 
     def end_run(self, status: str, message: str, epochs: int, elapsed: float, samples: int,
                 last_epoch: EpochEnd | None, callbacks: Sequence[Callback], where: str = "") -> TrainResult:

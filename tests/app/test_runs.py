@@ -5,31 +5,16 @@ samples / time, the hover readout; the plots as PNG and SVG and the curves as CS
 from __future__ import annotations
 
 import csv
-import math
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
 from tests.app.helpers import click, widget
+from tests.tensorboard import tensorboard_ema
 
 BOOK_LOSSES = [0.75, 0.65, 0.44, 0.13, 0.03, 0.00]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def tensorboard_ema(values, weight: float) -> list[float]:
-    """TensorBoard's smoothing as its JavaScript writes it: last = 0, n = 0; for each finite value
-    last = last * w + (1 - w) * v, n += 1, smoothed = last / (1 - w**n); other values pass through."""
-    last, n, out = 0.0, 0, []
-    for v in values:
-        v = float(v)
-        if not math.isfinite(v):
-            out.append(v)
-            continue
-        last = last * weight + (1.0 - weight) * v
-        n += 1
-        out.append(last / (1.0 - weight**n))
-    return out
 
 
 def reset(qtbot, window) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -17,25 +16,10 @@ from app.runs import CSV_COLUMNS, RunList, RunRecord, config_changes, export_cur
 from core.config import DatasetConfig, TrainConfig
 from core.events import EpochEnd
 from core.history import History
+from tests.tensorboard import tensorboard_ema
 
 WEIGHTS = (0.0, 1e-9, 0.01, 0.3, 0.6, 0.9, 0.99, 0.999)
 LENGTHS = (0, 1, 5, 10_000, 100_000)
-
-
-def tensorboard_ema(values, weight: float) -> list[float]:
-    """TensorBoard's scalars dashboard smoothing, as its JavaScript writes it: last = 0, n = 0; for each
-    finite value last = last * w + (1 - w) * v, n += 1, smoothed = last / (1 - w**n); a value that is not
-    finite is shown as it is and leaves the average alone."""
-    last, n, out = 0.0, 0, []
-    for v in values:
-        v = float(v)
-        if not math.isfinite(v):
-            out.append(v)
-            continue
-        last = last * weight + (1.0 - weight) * v
-        n += 1
-        out.append(last / (1.0 - weight**n))
-    return out
 
 
 def losses_like(n: int, seed: int = 0) -> np.ndarray:
