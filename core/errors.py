@@ -42,3 +42,20 @@ class ModelFileError(Exception):
 
 class Cancelled(Exception):
     """Work was asked to stop (a stop button, a closing window, newer settings) and ended without a result."""
+
+
+class PathError(OSError):
+    """A path the app reads or writes is refused before any work (see core.paths): str() is
+    "cannot ACTION PATH: REASON", the path cut when absurdly long. An OSError, so that code catching
+    the file's OSErrors catches this too."""
+
+    def __init__(self, path: Any, reason: str, *, action: str = "read") -> None:
+        from core.paths import shown
+
+        self.path = os.fsdecode(os.fspath(path)) if isinstance(path, (str, bytes, os.PathLike)) else str(path)
+        self.reason = reason
+        self.action = action
+        super().__init__(f"cannot {action} {shown(self.path)}: {reason}")
+
+    def __str__(self) -> str:
+        return self.args[0]

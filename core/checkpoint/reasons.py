@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import errno
-import os
-import stat
 from typing import Any, BinaryIO
 
 import torch
 
 import core.checkpoint.limits as limits
+from core.errors import PathError
+from core.paths import open_read
 
 
 class Refused(Exception):
@@ -55,6 +55,8 @@ def first_line(exc: BaseException) -> str:
 
 def os_reason(exc: OSError) -> str:
     """Why a file cannot be read or written, in a person's words."""
+    if isinstance(exc, PathError):  # already in words (core.paths)
+        return exc.reason
     reasons = {
         errno.ENOENT: "its folder does not exist",
         errno.EACCES: "permission denied",
@@ -71,23 +73,9 @@ def open_model_path(path: str) -> tuple[BinaryIO, int]:
     it exists, is a regular file (a FIFO or a device would block or never end), is not empty and not
     larger than limits.MAX_FILE_BYTES. Returns the open handle and its size; raises Refused saying what is wrong."""
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise Refused("there is no such file") from None
-    except NotADirectoryError:
-        raise Refused("a part of the path is not a folder") from None
-    except OSError as exc:
-        raise Refused(os_reason(exc)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise Refused("it is a folder, not a file")
-    if not stat.S_ISREG(st.st_mode):
-        raise Refused("it is not a regular file")
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise Refused(os_reason(exc)) from None
-    # The size of this one handle: the file checked is the file read.
-    size = os.fstat(f.fileno()).st_size
+        f, size = open_read(path, action="open")  # the one door: regular files only, a FIFO never blocks
+    except PathError as exc:
+        raise Refused(exc.reason) from None
     if size == 0 or size > limits.MAX_FILE_BYTES:
         f.close()
         if size == 0:

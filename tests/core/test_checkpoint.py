@@ -475,7 +475,7 @@ def test_new_files_get_ordinary_permissions(tmp_path):
 
 
 def test_save_errors_say_what_is_wrong(tmp_path):
-    with pytest.raises(ModelFileError, match="folder does not exist") as info:
+    with pytest.raises(ModelFileError, match="folder .* does not exist") as info:
         export_state_dict(tmp_path / "nowhere" / "m.pth", book_model().state_dict())
     assert str(info.value).startswith("cannot save ")
     with pytest.raises(ValueError, match="not the weights of an MLP"):
@@ -717,7 +717,8 @@ def test_the_security_boundary_knows_nothing_of_models():
     for name in boundary:
         text = (REPO / "core" / "checkpoint" / f"{name}.py").read_text(encoding="utf-8")
         imported = set(re.findall(r"^from (core[\w.]*) import", text, re.M)) | set(re.findall(r"^import (core[\w.]*)", text, re.M))
-        assert imported <= {f"core.checkpoint.{m}" for m in boundary}, (name, imported)
+        # core.paths and core.errors know no models either: the one door every path goes through.
+        assert imported <= {f"core.checkpoint.{m}" for m in boundary} | {"core.paths", "core.errors"}, (name, imported)
         assert "layers." not in text and "Architecture" not in text, name
 
 
