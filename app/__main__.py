@@ -8,14 +8,19 @@ the file given, if any, is opened.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from app.about import APP_NAME, app_version
 
 # How often the window looks whether torch has finished loading (the loading thread makes no Qt call).
 TORCH_POLL_MS = 25
+# After the window closes, how long the process waits for its run and workers before it leaves anyway
+# (a training loop stops within a batch; the issue's bound for the whole exit is 3 s).
+EXIT_WAIT_S = 2.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,14 +130,28 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, a wrong option
         return int(exc.code or 0)
     code = int(app.exec())
-    # The window has closed and told its run and workers to stop: wait for them here, with no window
-    # left to freeze, so the process ends cleanly (a QThread destroyed while running aborts it).
+    return _leave(code)
+
+
+def _leave(code: int) -> int:
+    """The window has closed and told its run and workers to stop: wait for them here, with no window
+    left to freeze, at most EXIT_WAIT_S in all. A worker still busy then (a read that cannot be
+    interrupted, data being made) must not keep the process alive, nor may Python's exit destroy a
+    QThread that still runs (that aborts): the process leaves at once, its output flushed."""
     from app.controller import stop_all_runs
     from app.tasks import cancel_all
 
-    stop_all_runs()
-    cancel_all()
-    return code
+    deadline = time.monotonic() + EXIT_WAIT_S
+    runs_done = stop_all_runs(timeout_ms=int(1000 * EXIT_WAIT_S))
+    tasks_done = cancel_all(timeout=max(0.1, deadline - time.monotonic()))
+    if runs_done and tasks_done:
+        return code
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

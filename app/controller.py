@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import gc
 import threading
 import time
 import traceback
@@ -17,6 +16,7 @@ import numpy as np
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
+from app import gc_guard
 from app.model_views import DataPoints, PredictionTable, RegionSnapshot, data_points, decision_regions, predict_split
 from core.config import TrainConfig
 from core.errors import Cancelled
@@ -62,16 +62,23 @@ _USER_ERRORS = (ValueError, OSError)
 _LIVE_RUNS: dict[int, tuple[QThread, QObject, threading.Event]] = {}
 
 
-def stop_all_runs(timeout_ms: int = 5000) -> None:
-    """Stop and wait for every run still going (at exit, or for a window dropped without being closed)."""
-    for thread, _worker, stop in list(_LIVE_RUNS.values()):
+def stop_all_runs(timeout_ms: int = 5000) -> bool:
+    """Stop and wait for every run still going (at exit, or for a window dropped without being closed),
+    `timeout_ms` for all of them together. True when none is left running."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    for _thread, _worker, stop in _LIVE_RUNS.values():
         stop.set()
+    left = {}
+    for key, (thread, worker, stop) in list(_LIVE_RUNS.items()):
         try:
             thread.quit()
-            thread.wait(timeout_ms)
+            if not thread.wait(max(0, int(1000 * (deadline - time.monotonic())))):
+                left[key] = (thread, worker, stop)
         except RuntimeError:  # already deleted by Qt: it had finished
             pass
     _LIVE_RUNS.clear()
+    _LIVE_RUNS.update(left)
+    return not left
 
 
 atexit.register(stop_all_runs)
@@ -240,14 +247,8 @@ def prepare_torch() -> None:
     with _prepare_lock:
         if _prepared:
             return
-        gc.disable()
-        try:
+        with gc_guard.suspended():
             import torch._dynamo  # noqa: F401
-        finally:
-            # Frozen before the collector is back on: enabled first, the next allocation would start
-            # a full collection of everything the import made (170 ms with the lock held).
-            gc.freeze()
-            gc.enable()
         _prepared = True
 
 
@@ -428,6 +429,7 @@ class TrainingController(QObject):
         worker.finished.connect(thread.quit)
         self._thread, self._worker = thread, worker
         _LIVE_RUNS[id(self)] = (thread, worker, self.stop_event)
+        gc_guard.hold()  # no collection on the training thread (see app.gc_guard)
         self._gui_cpu, self._gui_cost = time.thread_time(), 0.0
         self._timer.setInterval(DRAIN_INTERVAL_MS)
         self._timer.start()
@@ -483,6 +485,7 @@ class TrainingController(QObject):
         self._gui_idle.set()
         _LIVE_RUNS.pop(id(self), None)
         self._timer.stop()
+        gc_guard.release()
         worker.report()  # finished() -> thread.quit()
         thread.quit()
         thread.wait()  # releases the GIL; the thread only has to leave its event loop

@@ -17,7 +17,7 @@ from PySide6.QtCore import QByteArray, QEvent, QSettings, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
-from app import window_layout
+from app import gc_guard, window_layout
 from app.about import APP_NAME, about_text
 from app.config_panel import ConfigPanel
 from app.controller import Drained, TrainingController, prepare_torch
@@ -82,6 +82,10 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, InsightViews, QMa
                  devices: Sequence[DeviceInfo] | Callable[[], Sequence[DeviceInfo]] | None = None,
                  restore_session: bool = False, parent: QWidget | None = None, torch_later: bool = False):
         super().__init__(parent)
+        # While the window lives, Python's collector runs on this (the GUI) thread only: a collection on
+        # the training thread destroyed dropped menus there and deadlocked with this thread (app.gc_guard).
+        gc_guard.hold()
+        self._gc_held = True
         self.setObjectName("mainWindow")
         self.settings = make_settings(settings)
         self._devices_arg = devices
@@ -571,6 +575,9 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, InsightViews, QMa
         self.controller.shutdown()
         self.tasks.shutdown()
         self.appendix.shutdown()
+        if self._gc_held:
+            self._gc_held = False
+            gc_guard.release()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if self.model.dirty and not self._closing and not self.confirm_discard("Quit and drop the trained, unsaved model?"):

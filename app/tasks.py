@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
+from app import gc_guard
 from core.errors import Cancelled
 
 # How often the GUI looks for finished tasks: a person does not notice 15 ms.
@@ -24,6 +26,10 @@ POLL_MS = 15
 BUSY_AFTER_MS = 150
 
 _LIVE: set[Task] = set()
+
+
+class TookTooLong(TimeoutError):
+    """A task ran past its deadline: it was told to stop and its outcome is dropped."""
 
 
 class _Outcome:
@@ -61,9 +67,13 @@ class Task:
         self.done = self._out.done
         self.on_done: Callable[[Any], None] | None = None
         self.on_error: Callable[[BaseException], None] | None = None
+        self.deadline: float | None = None  # time.monotonic() after which the task is given up
+        self.started = time.monotonic()
         # Kept here too, so the last reference to the work (and whatever it holds) goes in the GUI thread.
+        # A daemon thread: a task stuck in a read (a slow network disk) must not keep the process alive
+        # once the window has closed; the app waits a moment for tasks at exit, then leaves (app.__main__).
         self._fn = fn
-        self.thread = threading.Thread(target=_work, args=(fn, self.cancel, self._out), name=f"task-{kind}", daemon=False)
+        self.thread = threading.Thread(target=_work, args=(fn, self.cancel, self._out), name=f"task-{kind}", daemon=True)
 
     @property
     def result(self) -> Any:
@@ -81,13 +91,17 @@ class Task:
         return self.done.wait(timeout)
 
 
-def cancel_all(timeout: float = 5.0) -> None:
-    """Cancel every task still going and wait for their threads (at exit)."""
+def cancel_all(timeout: float = 5.0) -> bool:
+    """Cancel every task still going and wait for their threads (at exit), `timeout` seconds for all of
+    them together. True when none is left running."""
+    deadline = time.monotonic() + timeout
     for task in list(_LIVE):
         task.cancel.set()
     for task in list(_LIVE):
-        task.thread.join(timeout)
-    _LIVE.clear()
+        task.thread.join(max(0.0, deadline - time.monotonic()))
+        if not task.thread.is_alive():
+            _LIVE.discard(task)
+    return not _LIVE
 
 
 atexit.register(cancel_all)
@@ -105,6 +119,7 @@ class TaskRunner(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._tasks: list[Task] = []
+        self._abandoned: list[Task] = []  # given up at their deadline, their threads still going
         self._busy = False
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
@@ -116,20 +131,28 @@ class TaskRunner(QObject):
 
     def submit(self, fn: Callable[[threading.Event], Any], *, kind: str, label: str = "",
                on_done: Callable[[Any], None] | None = None,
-               on_error: Callable[[BaseException], None] | None = None, inline: bool = False) -> Task:
+               on_error: Callable[[BaseException], None] | None = None, inline: bool = False,
+               deadline_s: float | None = None) -> Task:
         """Run `fn(cancel)` on a new thread; a running task of the same `kind` is cancelled (its outcome dropped).
+
+        `deadline_s`: a task still going after that long is cancelled and reported to `on_error` as
+        TookTooLong (its thread, a daemon, may finish later; its outcome is dropped), so no file that
+        reads forever can hold the window (opening, binding).
 
         `inline` runs it at once in this thread instead, callbacks included: for work known to be tiny
         (the book's 7 points), where a thread would only add a frame of delay."""
         self.cancel(kind)
         task = Task(fn, label, kind)
         task.on_done, task.on_error = on_done, on_error
+        if deadline_s is not None:
+            task.deadline = time.monotonic() + deadline_s
         if inline:
             task.run_here()
             self._report(task)
             return task
         self._tasks.append(task)
         _LIVE.add(task)
+        gc_guard.hold()  # no collection on the task's thread (see app.gc_guard); released when it ends
         task.thread.start()
         self._timer.start()
         if not self._busy and not self._busy_timer.isActive():
@@ -174,20 +197,39 @@ class TaskRunner(QObject):
             t.thread.join(timeout)
             if not t.thread.is_alive():  # one still going stays referenced here until it ends (see _Outcome)
                 _LIVE.discard(t)
+                gc_guard.release()  # a thread still going keeps its hold: it may still allocate
 
     def _poll(self) -> None:
+        now = time.monotonic()
+        for task in [t for t in self._tasks if t.deadline is not None and now > t.deadline and not t.done.is_set()]:
+            self._give_up(task)
+        for task in [t for t in self._abandoned if t.done.is_set()]:
+            self._abandoned.remove(task)
+            _LIVE.discard(task)
+            gc_guard.release()
         finished = [t for t in self._tasks if t.done.is_set()]
         for task in finished:
             self._tasks.remove(task)
             _LIVE.discard(task)
             task.thread.join()
+            gc_guard.release()
             self._report(task)
-        if not self._tasks:
+        if not self._tasks and not self._abandoned:
             self._timer.stop()
             self._busy_timer.stop()
             if self._busy:
                 self._busy = False
                 self.busyChanged.emit(False, "")
+
+    def _give_up(self, task: Task) -> None:
+        """Past its deadline: cancelled, reported as TookTooLong, its thread left to end on its own."""
+        self._tasks.remove(task)
+        self._abandoned.append(task)  # its gc hold goes when its thread ends
+        limit = task.deadline - task.started if task.deadline is not None else 0.0
+        task.cancel.set()
+        if task.on_error is not None:
+            what = task.label.rstrip("…. ") or "the work"
+            task.on_error(TookTooLong(f"{what} took longer than {limit:.0f} s and was stopped"))
 
     @staticmethod
     def _report(task: Task) -> None:

@@ -22,6 +22,10 @@ OPEN_FILTER = ("Model files (*.pt *.pth *.safetensors);;PyTorch model files (*.p
 SAVE_FILTER = "PyTorch model files (*.pt *.pth);;All files (*)"  # the app's file keeps curves and optimizer state
 EXPORT_FILTER = "PyTorch state_dict (*.pth *.pt);;safetensors (*.safetensors);;All files (*)"
 MODEL_SUFFIXES = (".pt", ".pth", ".safetensors")
+# Opening (and binding to data) a file is given up after this long: the largest file the app opens
+# (2 GB) reads in a few seconds from a local disk; a read that never ends (a hung network mount)
+# must not leave the window waiting. Looked up at call time (tests shorten it).
+OPEN_DEADLINE_S = 60.0
 
 
 class FileActions:
@@ -47,6 +51,7 @@ class FileActions:
         return self.tasks.submit(
             lambda cancel: open_model(path, form_cfg, cancel, data), kind="model", label=f"Opening {name}…",
             on_done=lambda opened: self._opened(opened, path, from_run), on_error=lambda exc: self._failed_file("open", path, exc),
+            deadline_s=OPEN_DEADLINE_S,
         )
 
     def save_model(self, path: str | os.PathLike) -> bool:

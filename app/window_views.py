@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from app import window_files
 from app.model_state import Bound, bind
 from app.model_views import INLINE_WORK, ModelViews, data_points, model_views, view_work
 from app.run_status import idle_text
@@ -103,7 +104,8 @@ class ViewSync:
 
         small = quick(cfg.dataset) and weights.architecture.parameters < INLINE_WORK // 10_000
         return self.tasks.submit(lambda cancel: bind(weights, cfg, cancel, data), kind="model", label="Evaluating the model…",
-                          on_done=done, on_error=lambda exc: self._failed_file("evaluate", weights.path, exc), inline=small)
+                          on_done=done, on_error=lambda exc: self._failed_file("evaluate", weights.path, exc), inline=small,
+                          deadline_s=window_files.OPEN_DEADLINE_S)
 
     def _compute_views(self, trainer: Trainer) -> None:
         def done(views: ModelViews) -> None:
@@ -167,7 +169,9 @@ class ViewSync:
         if self.is_training():
             self.predictions.show_prediction("Stop or finish the training first.")
             return
-        arch_work = self.model.weights.architecture.parameters if self.model.weights is not None else 0
+        arch = self.model.weights.architecture if self.model.weights is not None else None
+        # Building a model costs per layer as well as per weight (load_state_dict walks the modules).
+        arch_work = arch.parameters + INLINE_WORK // 64 * len(arch.hidden_sizes) if arch is not None else 0
         model = self.model  # Qt-free: a worker must hold no widget (see app.tasks)
         self.tasks.submit(lambda cancel: model.predict_typed(text), kind="predict", label="Predicting…",
                           on_done=self.predictions.show_prediction, inline=arch_work < INLINE_WORK)

@@ -47,6 +47,17 @@ def _dangling_qthreads(monkeypatch, qapp):
     assert not running, "test left QThread(s) running, started at:\n" + "\n".join(running)
 
 
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread():
+    """While a window or a worker holds app.gc_guard, automatic collection is off and only the event
+    loop's timer collects: collect what is due here, on the GUI thread, after each test too."""
+    yield
+    from app import gc_guard
+
+    if gc_guard.is_held():
+        gc_guard.collect_due()
+
+
 @pytest.fixture
 def make_window(qtbot, isolated_settings):
     """Build MainWindow(s) the way the app does, shown, with the fake one-GPU device list."""
