@@ -89,7 +89,7 @@ def window(make_window):
 @pytest.fixture
 def train(qtbot):
     """Click Train and wait for the run to end (returns the TrainResult, None after a failure)."""
-    def run(window, timeout: int = 30_000):
+    def run(window, timeout: int = 120_000):
         with qtbot.waitSignal(window.controller.runFinished, timeout=timeout) as blocker:
             click(qtbot, widget(window, "trainButton"))
         return blocker.args[0]

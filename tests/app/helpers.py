@@ -67,3 +67,29 @@ class GapProbe:
     @property
     def worst_ms(self) -> float:
         return 1000 * max(self.gaps, default=0.0)
+
+
+class ThreadRecorder:
+    """Wraps functions (module, name) to record the threads they run on: work that grows with the data,
+    the model or a file must never run on the GUI thread (a cause of event-loop gaps a test can check on
+    a busy machine, where a wall-clock bound cannot be)."""
+
+    def __init__(self, monkeypatch, *targets) -> None:
+        import threading
+
+        self.gui = threading.get_ident()
+        self.calls: dict[str, list[int]] = {}
+        for module, name in targets:
+            original = getattr(module, name)
+
+            def wrapped(*args, _original=original, _name=name, **kwargs):
+                self.calls.setdefault(_name, []).append(threading.get_ident())
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(module, name, wrapped)
+
+    def assert_off_the_gui_thread(self, *names: str) -> None:
+        for name in names:
+            assert self.calls.get(name), f"{name} never ran"
+        on_gui = [name for name, threads in self.calls.items() if self.gui in threads]
+        assert not on_gui, f"ran on the GUI thread: {on_gui}"

@@ -150,17 +150,17 @@ def test_the_error_shows_right_under_the_field_where_the_user_types(window, qtbo
     note_top = note.mapTo(window, QPoint(0, 0)).y()
     assert 0 <= note_top - edit_bottom <= 12  # directly under the row
     scroll = widget(window, "configScroll", QScrollArea)
-    qtbot.waitUntil(lambda: _in_view(scroll, note), timeout=2000)
+    qtbot.waitUntil(lambda: _in_view(scroll, note), timeout=60_000)
     edit.setText("30, 20")
     # The last row, scrolled to the bottom of the view: its note scrolls into view with it.
     seed = widget(window, "seedSpin")
-    qtbot.waitUntil(lambda: scroll.verticalScrollBar().maximum() > 0, timeout=2000)
+    qtbot.waitUntil(lambda: scroll.verticalScrollBar().maximum() > 0, timeout=60_000)
     scroll.ensureWidgetVisible(seed, 0, 0)
-    qtbot.waitUntil(lambda: _in_view(scroll, seed), timeout=2000)
+    qtbot.waitUntil(lambda: _in_view(scroll, seed), timeout=60_000)
     type_into(qtbot, seed, "x")
     seed_note = widget(window, "seedSpinError")
     assert seed_note.isVisible() and "seed" in seed_note.text()
-    qtbot.waitUntil(lambda: _in_view(scroll, seed_note) and _in_view(scroll, seed), timeout=2000)
+    qtbot.waitUntil(lambda: _in_view(scroll, seed_note) and _in_view(scroll, seed), timeout=60_000)
 
 
 @pytest.mark.parametrize(
@@ -435,7 +435,7 @@ def test_book_defaults_restore_the_books_run(panel, qtbot):
     device.setCurrentIndex(device.findData("cuda:0"))
     button = widget(panel, "bookDefaultsButton")
     assert button.isVisible() and "book" in button.toolTip()
-    with qtbot.waitSignal(panel.changed, timeout=1000):
+    with qtbot.waitSignal(panel.changed, timeout=60_000):
         click(qtbot, button)
     assert panel.config() == dataclasses.replace(TrainConfig(), device="cuda:0")
     panel.set_running(True)

@@ -78,7 +78,7 @@ def test_controller_runs_on_its_thread_and_signals_in_order(qtbot):
     controller = TrainingController()
     seen = []
     controller.progress.connect(lambda d: seen.append(d))
-    with qtbot.waitSignal(controller.runFinished, timeout=10_000) as blocker:
+    with qtbot.waitSignal(controller.runFinished, timeout=60_000) as blocker:
         controller.start(TrainConfig())
         assert controller.is_running()
     assert not controller.is_running()
@@ -97,12 +97,12 @@ def test_controller_failure_emits_failed_then_finished(qtbot):
     seen = []
     controller.failed.connect(lambda message: seen.append(("failed", message)))
     controller.runFinished.connect(lambda result: seen.append(("finished", result)))
-    with qtbot.waitSignals([controller.failed, controller.runFinished], order="strict", timeout=10_000):
+    with qtbot.waitSignals([controller.failed, controller.runFinished], order="strict", timeout=60_000):
         controller.start(TrainConfig(), broken)
     assert seen == [("failed", "no such data"), ("finished", None)]
     assert controller.trainer is None and not controller.is_running()
     # ...and the next run works
-    with qtbot.waitSignal(controller.runFinished, timeout=10_000) as blocker:
+    with qtbot.waitSignal(controller.runFinished, timeout=60_000) as blocker:
         controller.start(TrainConfig())
     assert blocker.args[0].status == "finished"
 
@@ -113,7 +113,7 @@ def test_controller_feeds_the_gui_at_most_about_20_times_a_second(qtbot):
     controller.progress.connect(lambda d: drains.append(len(d.losses)))
     cfg = TrainConfig(dataset=DatasetConfig(name="moons", samples=500), batch_size=1, epochs=3, hidden_sizes=(8,),
                       learning_rate=0.05)
-    with qtbot.waitSignal(controller.runFinished, timeout=30_000) as blocker:
+    with qtbot.waitSignal(controller.runFinished, timeout=60_000) as blocker:
         controller.start(cfg)
     result = blocker.args[0]
     assert sum(drains) == 1200 == result.steps
@@ -134,8 +134,8 @@ def test_shutdown_stops_a_long_run_and_leaves_no_thread(qtbot):
 
     controller.extra_callbacks.append(Started())
     controller.start(cfg)
-    qtbot.waitUntil(started.is_set, timeout=10_000)
-    with qtbot.waitSignal(controller.runFinished, timeout=5000) as blocker:
+    qtbot.waitUntil(started.is_set, timeout=60_000)
+    with qtbot.waitSignal(controller.runFinished, timeout=60_000) as blocker:
         assert controller.shutdown(timeout_ms=2000)
     assert blocker.args[0].status == "stopped"
     assert not controller.is_running()

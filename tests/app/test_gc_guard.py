@@ -55,7 +55,7 @@ def test_collections_run_on_the_gui_thread_only(qtbot, window, train):
         assert not gc.isenabled()  # the window holds the guard: no automatic collection anywhere
         train(window, timeout=120_000)
         # The GUI thread's timer frees the dropped widgets: the guard collects, it does not only switch off.
-        qtbot.waitUntil(lambda: all(r() is None for r in refs), timeout=10_000)
+        qtbot.waitUntil(lambda: all(r() is None for r in refs), timeout=60_000)
     finally:
         gc.callbacks.remove(record)
     assert seen, "no collection ran at all"

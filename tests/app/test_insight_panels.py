@@ -138,7 +138,7 @@ def test_clicking_a_unit_enlarges_it(qtbot, units):
     qtbot.keyClick(mosaic, Qt.Key.Key_Up)
     assert units.selected() == (0, 2)
     close = units.findChild(QToolButton, "unitCloseButton")
-    qtbot.waitUntil(lambda: close.width() > 0, timeout=2000)  # the enlarged view laid out by the event loop
+    qtbot.waitUntil(lambda: close.width() > 0, timeout=60_000)  # the enlarged view laid out by the event loop
     qtbot.mouseClick(close, Qt.MouseButton.LeftButton)
     assert units.selected() is None and not units.enlarged.isVisible()
 

@@ -180,7 +180,7 @@ def test_batches_of_bigger_data_are_drawn_off_the_gui_thread(qtbot, make):
     cfg = MOONS.with_changes(dataset={"samples": 40_000}, batch_size=10)
     panel.set_config(cfg)
     assert panel.plan() is None  # a thread makes the data
-    qtbot.waitUntil(lambda: panel.plan() is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: panel.plan() is not None, timeout=60_000)
     assert grid(panel) == expected_grid(cfg)
     assert len(grid(panel)) == MAX_BATCHES
     assert "3,150 more are not listed" in widget(panel, "batchesSummaryLabel", QLabel).text()  # 3,200 batches
@@ -194,7 +194,7 @@ def test_batches_going_back_before_a_thread_ends_show_the_settings_now(qtbot, ma
     assert panel.plan() is None and "Making the data" in widget(panel, "batchesSummaryLabel", QLabel).text()
     panel.set_config(book)  # back before the thread is done: the book's data is still at hand
     assert grid(panel) == expected_grid(book)
-    qtbot.waitUntil(lambda: not panel.runner.running(), timeout=30_000)
+    qtbot.waitUntil(lambda: not panel.runner.running(), timeout=60_000)
     assert grid(panel) == expected_grid(book)  # the abandoned work changed nothing
 
 
@@ -202,7 +202,7 @@ def test_batches_say_why_when_the_data_cannot_be_read(qtbot, make, tmp_path):
     panel = make(BatchesPanel)
     panel.set_config(TrainConfig().with_changes(dataset={"name": "csv", "path": str(tmp_path / "missing.csv")}))
     summary = widget(panel, "batchesSummaryLabel", QLabel)
-    qtbot.waitUntil(lambda: "cannot be shown" in summary.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "cannot be shown" in summary.text(), timeout=60_000)
     assert "missing.csv" in summary.text() and panel.plan() is None
 
 
@@ -253,7 +253,7 @@ def test_model_panel_counts_2213_parameters_for_50_inputs_from_a_csv(qtbot, make
     path = fifty_features_csv(tmp_path)
     panel = make(ModelPanel)
     panel.set_config(TrainConfig().with_changes(dataset={"name": "csv", "path": str(path)}))
-    qtbot.waitUntil(lambda: panel.total_parameters() is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: panel.total_parameters() is not None, timeout=60_000)
     assert panel.total_parameters() == 2213  # NeuralNetwork(50, 3), the book's count
     assert table_total(panel) == "2,213"
     panel.set_config(TrainConfig().with_changes(dataset={"name": "iris"}, hidden_sizes=()))
@@ -339,7 +339,7 @@ def test_tabs_read_a_csv_once_for_the_model_and_the_batches(qtbot, make, tmp_pat
     tabs = make(AppendixTabs)
     cfg = TrainConfig().with_changes(dataset={"name": "csv", "path": fifty_features_csv(tmp_path)}, batch_size=5)
     tabs.set_config(cfg)
-    qtbot.waitUntil(lambda: tabs.model.total_parameters() is not None and tabs.batches.plan() is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: tabs.model.total_parameters() is not None and tabs.batches.plan() is not None, timeout=60_000)
     assert tabs.model.total_parameters() == 2213
     assert grid(tabs.batches) == expected_grid(cfg)
     assert tabs.source.cached(cfg.dataset).num_features == 50
@@ -350,7 +350,7 @@ def test_tabs_built_before_torch_wait_for_it(qtbot, make):
     tabs.set_config(TrainConfig())
     assert tabs.code.script() == render_script(TrainConfig())  # the script needs no torch
     assert tabs.batches.plan() is None and tabs.model.total_parameters() is None and tabs.autograd.example() is None
-    qtbot.waitUntil(tabs.is_torch_ready, timeout=5_000)  # torch is loaded here: the tabs notice on their own
+    qtbot.waitUntil(tabs.is_torch_ready, timeout=60_000)  # torch is loaded here: the tabs notice on their own
     assert tabs.model.total_parameters() == 752 and tabs.batches.plan() is not None
     assert tabs.autograd.example() is not None
 

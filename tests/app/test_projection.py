@@ -266,7 +266,7 @@ def test_iris_after_training_shows_a_projection_and_a_confusion_matrix(window, q
     assert plot.message.toPlainText() == "" and plot.point_counts() == (120, 30)
     preds = window.predictions.current()
     matrix = widget(window, "confusionMatrix")
-    qtbot.waitUntil(lambda: matrix.counts() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: matrix.counts() is not None, timeout=60_000)
     assert matrix.counts().shape == (3, 3) and matrix.counts().sum() == 30 == preds.total
     assert np.trace(matrix.counts()) == preds.correct
     assert plot.wrong_count() == preds.total - preds.correct  # every test point drawn: one ring per error
@@ -279,7 +279,7 @@ def test_iris_after_training_shows_a_projection_and_a_confusion_matrix(window, q
     window.reset_model()
     assert plot.wrong_count() == 0 and matrix.counts() is None
     assert window.load_model(path)
-    qtbot.waitUntil(lambda: matrix.counts() is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: matrix.counts() is not None, timeout=60_000)
     assert matrix.counts().sum() == 30 and plot.wrong_count() == errors
 
 

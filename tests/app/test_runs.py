@@ -427,7 +427,7 @@ def test_hover_readout_names_run_step_epoch_and_losses(two_runs, qtbot):
     pos = vb.mapViewToScene(vb.viewRect().center())
     plot.scene().sigMouseMoved.emit(pos)
     label = widget(window, "curveReadoutLabel")
-    qtbot.waitUntil(lambda: "step" in label.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "step" in label.text(), timeout=60_000)
     assert label.text().startswith(("run 1", "run 2"))
 
 

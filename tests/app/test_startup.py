@@ -91,7 +91,7 @@ def test_a_torch_that_will_not_load_is_reported_and_the_window_stays_usable(qtbo
     qtbot.addWidget(window)
     window.show()
     window.torch_loader = TorchLoader(window)
-    qtbot.waitUntil(window.is_torch_ready, timeout=10_000)
+    qtbot.waitUntil(window.is_torch_ready, timeout=60_000)
     title, text = window.last_message
     assert title == "PyTorch could not be loaded"
     assert "libtorch_cpu.so: cannot open shared object file" in text and "ImportError" in text

@@ -13,9 +13,9 @@ def test_the_data_is_shown_before_training(window, qtbot):
     combo = widget(window, "datasetCombo")
     combo.setCurrentIndex(combo.findData("moons"))
     widget(window, "samplesSpin").setValue(100)
-    qtbot.waitUntil(lambda: sum(plot.point_counts()) == 100, timeout=5000)
+    qtbot.waitUntil(lambda: sum(plot.point_counts()) == 100, timeout=60_000)
     combo.setCurrentIndex(combo.findData("digits"))  # 64 features: drawn on two principal components
-    qtbot.waitUntil(lambda: plot.points is not None and plot.points.projection is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: plot.points is not None and plot.points.projection is not None, timeout=60_000)
     assert sum(plot.point_counts()) == 1797 and plot.message.toPlainText() == ""
     assert plot.getPlotItem().getAxis("bottom").labelText.startswith("PC1 (")
 

@@ -11,7 +11,6 @@ import re
 import stat
 import subprocess
 import sys
-import time
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -342,14 +341,14 @@ def test_config_hidden_sizes_follow_the_weights(tmp_path):
     assert any("hidden sizes" in w for w in loaded.warnings)
 
 
+@pytest.mark.timeout(120)
 def test_shared_structures_cannot_blow_up(tmp_path):
     # 40 levels of [x, x]: 2**40 leaves if anything walked, printed or serialized it as a tree.
     value: list = [1]
     for _ in range(40):
         value = [value, value]
-    start = time.perf_counter()
+    # A walk of the tree would never end: pytest-timeout (the mark) turns that into a failure.
     loaded = load_model_file(_app_file(tmp_path, config={"hidden_sizes": value}, optimizer_state_dict={"state": value}))
-    assert time.perf_counter() - start < 5
     assert loaded.config is None and loaded.optimizer_state is None
     assert len(loaded.warnings) == 2
 
