@@ -76,3 +76,38 @@ def test_a_fifo_or_a_device_is_refused_at_once_naming_what_it_is(window, tmp_pat
         gap = meter.stop()
     print(f"longest event-loop gap while refusing: {1000 * gap:.1f} ms")
     assert not window.has_model()
+
+
+def test_a_model_file_whose_data_is_a_device_opens_without_waiting_for_it(window, tmp_path, qtbot):
+    # A valid app file whose stored config reads its CSV from /dev/stdin: binding used to read the
+    # terminal forever, and the remembered config hung every later launch the same way.
+    from core.checkpoint import save_model_file
+    from core.config import DatasetConfig, TrainConfig
+
+    cfg = TrainConfig(dataset=DatasetConfig(name="csv", path="/dev/stdin"))
+    torch.manual_seed(123)
+    path = tmp_path / "stdin.pt"
+    save_model_file(path, model_state=NeuralNetwork(2, 2, (30, 20)).state_dict(), config=cfg)
+    meter = GapMeter()
+    try:
+        assert window.load_model(path)  # the weights are fine: they open
+        qtbot.waitUntil(lambda: "/dev/stdin" in widget(window, "statusLabel").text(), timeout=60_000)
+        text = widget(window, "statusLabel").text()
+    finally:
+        gap = meter.stop()
+    print(f"longest event-loop gap: {1000 * gap:.1f} ms")
+    assert "/dev/stdin" in text and "not a regular file" in text, text
+    assert widget(window, "trainButton").isEnabled()
+
+
+def test_a_typed_prediction_that_is_not_finite_says_so(window, tmp_path, qtbot):
+    torch.manual_seed(123)
+    path = tmp_path / "book.pth"
+    torch.save(NeuralNetwork(2, 2).state_dict(), path)
+    assert window.load_model(path)
+    edit = widget(window, "predictInputEdit")
+    edit.setText("1e39, 0")
+    result = window.predictions.predict_result
+    window.predictions.predictRequested.emit(edit.text())
+    qtbot.waitUntil(lambda: "finite" in result.text() or "float32" in result.text(), timeout=60_000)
+    assert "p = nan" not in result.text() and "class 0" not in result.text(), result.text()
