@@ -50,8 +50,6 @@ class PathError(OSError):
     the file's OSErrors catches this too."""
 
     def __init__(self, path: Any, reason: str, *, action: str = "read") -> None:
-        from core.paths import shown
-
         self.path = os.fsdecode(os.fspath(path)) if isinstance(path, (str, bytes, os.PathLike)) else str(path)
         self.reason = reason
         self.action = action
@@ -59,3 +57,16 @@ class PathError(OSError):
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+# A path echoed in a message is cut to this many characters (a 50 MB "path" must not fill the terminal).
+MAX_SHOWN_PATH = 300
+
+
+def shown(path: Any) -> str:
+    """The path as a person reads it in a message, cut when it is absurdly long."""
+    try:
+        text = os.fsdecode(os.fspath(path))
+    except TypeError:
+        text = str(path)
+    return text if len(text) <= MAX_SHOWN_PATH else text[: MAX_SHOWN_PATH - 3] + "..."

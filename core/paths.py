@@ -17,22 +17,9 @@ import secrets
 import stat
 from typing import Any, BinaryIO
 
-from core.errors import PathError
+from core.errors import PathError, shown
 
 __all__ = ["PathError", "check_read", "check_write", "describe_mode", "open_read", "os_words", "shown", "write_target"]
-
-# A path echoed in a message is cut to this many characters (a 50 MB "path" must not fill the terminal).
-MAX_SHOWN_PATH = 300
-
-
-def shown(path: Any) -> str:
-    """The path as a person reads it in a message, cut when it is absurdly long."""
-    try:
-        text = os.fsdecode(os.fspath(path))
-    except TypeError:
-        text = str(path)
-    return text if len(text) <= MAX_SHOWN_PATH else text[: MAX_SHOWN_PATH - 3] + "..."
-
 
 def describe_mode(mode: int) -> str:
     """What a file of this st_mode is, in a person's words ("a named pipe (FIFO)")."""
