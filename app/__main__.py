@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from app.about import APP_NAME, app_version
+from app.window.about import APP_NAME, app_version
 
 # How often the window looks whether torch has finished loading (the loading thread makes no Qt call).
 TORCH_POLL_MS = 25
@@ -47,7 +47,7 @@ def create_window(argv: list[str] | None = None, restore_session: bool = True, s
     torch included, with the file given opened."""
     args = _parser().parse_args(argv)
     app = _application()
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
 
     window = MainWindow(settings=settings, restore_session=restore_session)
     if args.model:
@@ -90,7 +90,7 @@ class TorchLoader:
         finally:
             self.done.set()
         if self.error is None:
-            from app.controller import prepare_torch
+            from app.run.controller import prepare_torch
 
             prepare_torch()
 
@@ -114,7 +114,7 @@ def launch(argv: list[str] | None = None, restore_session: bool = True, settings
     without torch and show it, and start loading torch behind it. Returns (app, window)."""
     args = _parser().parse_args(argv)
     app = _application()
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
 
     window = MainWindow(settings=settings, restore_session=restore_session, torch_later=True)
     window.show()
@@ -138,8 +138,8 @@ def _leave(code: int) -> int:
     left to freeze, at most EXIT_WAIT_S in all. A worker still busy then (a read that cannot be
     interrupted, data being made) must not keep the process alive, nor may Python's exit destroy a
     QThread that still runs (that aborts): the process leaves at once, its output flushed."""
-    from app.controller import stop_all_runs
-    from app.tasks import cancel_all
+    from app.run.controller import stop_all_runs
+    from app.run.tasks import cancel_all
 
     deadline = time.monotonic() + EXIT_WAIT_S
     runs_done = stop_all_runs(timeout_ms=int(1000 * EXIT_WAIT_S))

@@ -36,7 +36,7 @@ STATS_BUDGET = 200_000_000
 # The hidden outputs a look or a picture holds at once (rows x units, float32): 64 MB at most.
 ACTIVATION_BUDGET = 16_000_000
 # The unit pictures: a grid x grid forward pass over the same plane as the decision regions, coarser
-# for a wide model (the regions' rule, see app.model_views.region_grid), at most MAX_UNITS a layer.
+# for a wide model (the regions' rule, see app.state.model_outputs.region_grid), at most MAX_UNITS a layer.
 UNIT_GRID = 40
 UNIT_MIN_GRID = 16
 UNIT_BUDGET = 100_000_000
@@ -195,7 +195,7 @@ def layer_stats(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epoch: in
 
 
 def data_bounds(data: DataSplit) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """Each feature's (min, max) over both splits, for 2-D data (what app.model_views.data_bounds gives)."""
+    """Each feature's (min, max) over both splits, for 2-D data (what app.state.model_outputs.data_bounds gives)."""
     import torch
 
     if data.num_features != 2 or data.X_train.shape[0] == 0:

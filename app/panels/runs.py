@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.runs import RunList, RunRecord
+from app.state.runs import RunList, RunRecord
 
 COLUMNS = ("Run", "Changed from the run before", "Result", "Settings")
 RUN_ID = Qt.ItemDataRole.UserRole

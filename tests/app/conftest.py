@@ -49,10 +49,10 @@ def _dangling_qthreads(monkeypatch, qapp):
 
 @pytest.fixture(autouse=True)
 def _collect_on_the_gui_thread():
-    """While a window or a worker holds app.gc_guard, automatic collection is off and only the event
+    """While a window or a worker holds app.run.gc_guard, automatic collection is off and only the event
     loop's timer collects: collect what is due here, on the GUI thread, after each test too."""
     yield
-    from app import gc_guard
+    from app.run import gc_guard
 
     if gc_guard.is_held():
         gc_guard.collect_due()

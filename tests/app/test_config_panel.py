@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QScrollArea, QSpinBox
 
-from app.config_panel import OBJECT_NAMES, ConfigPanel, ladder_step, parse_hidden_sizes
+from app.panels.config_panel import OBJECT_NAMES, ConfigPanel, ladder_step, parse_hidden_sizes
 from core.config import DATASET_PRESETS, SETTINGS, ConfigError, DatasetConfig, TrainConfig
 from core.memory import MemoryInfo
 from tests.app.helpers import CPU_ONLY, FAKE_DEVICES, click, widget

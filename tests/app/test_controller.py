@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-import app.controller as controller_module
-from app.controller import QtCallback, RegionSnapshot, TrainingController, decision_regions, drain
+import app.run.controller as controller_module
+from app.run.controller import QtCallback, RegionSnapshot, TrainingController, decision_regions, drain
 from core.config import DatasetConfig, TrainConfig
 from core.events import BatchEnd, EpochEnd, TrainResult, TrainStart
 from core.training import Trainer

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMenu, QWidget
 
-from app import gc_guard
+from app.run import gc_guard
 from tests.app.helpers import widget
 
 REPO = Path(__file__).resolve().parents[2]

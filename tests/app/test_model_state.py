@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.model_state import ModelState, bind, open_model
+from app.state.model_state import ModelState, bind, open_model
 from core.checkpoint import load_model_file, save_model_file
 from core.config import DatasetConfig, TrainConfig
 from core.errors import Cancelled
@@ -23,7 +23,7 @@ ODD = TrainConfig(dataset=DatasetConfig(name="moons", samples=160, noise=0.1234,
 
 
 def test_the_model_state_imports_no_qt():
-    code = "import sys, app.model_state, app.model_views; print(sorted(m for m in sys.modules if m.startswith('PySide6')))"
+    code = "import sys, app.state.model_state, app.state.model_outputs; print(sorted(m for m in sys.modules if m.startswith('PySide6')))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

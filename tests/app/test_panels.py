@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QPushButton, QTableWidget
 
-from app.panels import AppendixTabs, AutogradPanel, BatchesPanel, CodePanel, ModelPanel
-from app.panels._common import INVALID_TEXT
-from app.panels.batches import CLASSES_ROLE, INDICES_ROLE, MAX_BATCHES, MAX_CHIPS, SIZE_ROLE
-from app.panels.highlight import KEYWORD, formats_at
+from app.panels.appendix import AppendixTabs, AutogradPanel, BatchesPanel, CodePanel, ModelPanel
+from app.panels.appendix._common import INVALID_TEXT
+from app.panels.appendix.batches import CLASSES_ROLE, INDICES_ROLE, MAX_BATCHES, MAX_CHIPS, SIZE_ROLE
+from app.panels.appendix.highlight import KEYWORD, formats_at
 from core.batches import batch_plan
 from core.config import TrainConfig
 from core.data import load_dataset
@@ -358,7 +358,7 @@ def test_tabs_built_before_torch_wait_for_it(qtbot, make):
 def test_importing_the_panels_imports_no_torch():
     code = textwrap.dedent("""
         import sys
-        import app.panels
+        import app.panels.appendix
         print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
     """)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": ROOT}

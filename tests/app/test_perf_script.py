@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app import perf, perf_gui
+from app.devtools import perf, perf_gui
 
 
 def test_plot_update_and_memory_measurements_run(qapp):
@@ -50,7 +50,7 @@ def test_case_configs_are_the_book_and_the_presets_at_the_most_epochs():
 
 
 def test_turn_recorder_times_a_real_runs_turns_and_puts_everything_back(window, qtbot):
-    import app.controller as controller_module
+    import app.run.controller as controller_module
 
     window.config_panel.set_config(perf_gui.case_config("appendix-a"))  # the book's run, epochs at the maximum
     drain = controller_module.drain
@@ -128,7 +128,7 @@ def test_a_gap_case_runs_in_its_own_process():
 
 
 def test_drain_pacing_keeps_gui_share_and_bounds(qapp, monkeypatch):
-    from app import controller as ctl
+    from app.run import controller as ctl
 
     c = ctl.TrainingController()
     clock = iter([0.0, 0.001, 0.101, 0.102])  # CPU seconds the GUI thread used: 1 ms, 100 ms, 1 ms per cycle
@@ -151,11 +151,11 @@ def test_prepare_torch_freezes_and_is_idempotent():
     import gc
     import sys
 
-    from app.controller import prepare_torch
+    from app.run.controller import prepare_torch
 
     prepare_torch()
     prepare_torch()
-    from app import gc_guard
+    from app.run import gc_guard
 
     # Automatic collection comes back as it was: off only while a window or a worker holds the guard.
     assert "torch._dynamo" in sys.modules and gc.isenabled() == (not gc_guard.is_held()) and gc.get_freeze_count() > 0

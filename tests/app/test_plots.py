@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import Qt
 
-from app.curves import GrowingBuffer, PeakLevels
-from app.model_views import PredictionTable
-from app.plots import DRAWN_POINTS, LossPlot
-from app.predictions import PredictionsModel
+from app.panels.predictions import PredictionsModel
+from app.plots.training import DRAWN_POINTS, LossPlot
+from app.state.curves import GrowingBuffer, PeakLevels
+from app.state.model_outputs import PredictionTable
 from core.events import EpochEnd
 from tests.app.helpers import widget
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.process_run import ProcessRun, command_text, config_overrides, torchrun_command
+from app.run.process_run import ProcessRun, command_text, config_overrides, torchrun_command
 from core.checkpoint import load_model_file
 from core.config import TrainConfig, apply_overrides
 from tests.core.test_distributed import book_ddp_run, book_step_means

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from app.colors import CLASS_COLORS, class_color
-from app.confusion import ConfusionMatrix
-from app.data_plot import DataPlot
-from app.model_views import (
+from app.panels.predictions import PredictionsModel
+from app.plots.colors import CLASS_COLORS, class_color
+from app.plots.confusion import ConfusionMatrix
+from app.plots.data_plot import DataPlot
+from app.state.model_outputs import (
     DataPoints,
     PredictionTable,
     _randomized_svd,
@@ -18,7 +19,6 @@ from app.model_views import (
     predict_split,
     principal_components,
 )
-from app.predictions import PredictionsModel
 from core.config import DatasetConfig, TrainConfig
 from tests.app.helpers import widget
 
@@ -143,7 +143,7 @@ def test_predict_split_counts_the_whole_split():
 
 
 def _points(xy_test, y_test, key="k", projection=True) -> DataPoints:
-    from app.model_views import principal_components
+    from app.state.model_outputs import principal_components
 
     n = len(y_test)
     return DataPoints(

@@ -8,7 +8,7 @@ import threading
 import torch
 from PySide6.QtCore import QTimer
 
-from app import window_files
+from app.window import files as window_files
 from core.model import NeuralNetwork
 from tests.app.helpers import widget
 

@@ -45,7 +45,7 @@ def test_the_window_is_shown_before_torch_is_imported_then_torch_loads(tmp_path)
 def test_importing_the_window_module_does_not_import_torch():
     out = _run("""
         import sys
-        import app.main_window, app.controller, app.plots, app.model_state, app.model_views, app.predictions, app.about
+        import app.window.main_window, app.run.controller, app.plots.training, app.state.model_state, app.state.model_outputs, app.panels.predictions, app.window.about
         print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
     """)
     assert out.returncode == 0, out.stderr

@@ -215,7 +215,7 @@ def test_a_diverged_run_says_so(window, train):
 
 
 def test_closing_mid_run_stops_the_run(window, qtbot, capfd):
-    # How fast is for app.perf to say (a busy machine stretches any wall-clock bound); here: the close
+    # How fast is for app.devtools.perf to say (a busy machine stretches any wall-clock bound); here: the close
     # returns with the run stopped and its thread gone, nothing destroyed while running.
     long_run(window)
     click(qtbot, widget(window, "trainButton"))

@@ -60,7 +60,7 @@ def test_window_title_tracks_the_file_and_unsaved_changes(window, train, tmp_pat
 
 
 def test_screenshot_script_writes_three_pngs(tmp_path, qapp):
-    from app.screenshots import main
+    from app.devtools.screenshots import main
 
     assert main([str(tmp_path)]) == 0
     for name in ("before", "during", "after"):
@@ -97,7 +97,7 @@ def test_messages_of_up_to_three_lines_move_no_widget(window, qtbot):
 
 
 def test_status_fields_do_not_narrow_while_numbers_change(window, qtbot):
-    from app.widgets import set_steady_text
+    from app.panels.widgets import set_steady_text
 
     label = widget(window, "epochLabel")
     set_steady_text(label, "Epoch 10/12 · batch 100/500")

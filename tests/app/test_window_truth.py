@@ -20,7 +20,7 @@ from core.model import NeuralNetwork
 from tests.app.helpers import GapProbe, ThreadRecorder, click, widget
 
 ROOT = Path(__file__).resolve().parents[2]
-# The goal is no event-loop gap over 100 ms, which python -m app.perf measures: a wall-clock bound here failed
+# The goal is no event-loop gap over 100 ms, which python -m app.devtools.perf measures: a wall-clock bound here failed
 # on a busy 2-core machine (218-228 ms against 150). These tests show the cause of a gap instead: the work
 # that grows with the data, the model or the file runs on a worker thread, never on the GUI thread.
 ODD_CONFIG = TrainConfig(
@@ -48,14 +48,14 @@ def test_a_model_file_opens_and_saves_back_with_its_settings_unchanged(window, t
 
 
 def test_a_134_mb_model_opens_without_stopping_the_event_loop(window, tmp_path, monkeypatch):
-    import app.window_files
-    import app.window_views
+    import app.window.files
+    import app.window.views
 
     torch.manual_seed(0)
     path = tmp_path / "big.pth"
     torch.save(NeuralNetwork(2, 2, (8192, 4096)).state_dict(), path)
     assert path.stat().st_size > 128 * 1024**2
-    threads = ThreadRecorder(monkeypatch, (app.window_files, "open_model"), (app.window_views, "bind"))
+    threads = ThreadRecorder(monkeypatch, (app.window.files, "open_model"), (app.window.views, "bind"))
     with GapProbe() as probe:
         assert window.load_model(path)
     assert widget(window, "hiddenSizesEdit").text() == "8192, 4096"
@@ -65,10 +65,10 @@ def test_a_134_mb_model_opens_without_stopping_the_event_loop(window, tmp_path, 
 
 
 def test_ten_million_samples_are_made_shown_and_trained_without_stopping_the_event_loop(window, qtbot, monkeypatch):
-    import app.window_views
+    import app.window.views
     import core.data
 
-    threads = ThreadRecorder(monkeypatch, (core.data, "load_dataset"), (app.window_views, "data_points"))
+    threads = ThreadRecorder(monkeypatch, (core.data, "load_dataset"), (app.window.views, "data_points"))
     choose(window, "datasetCombo", "moons")
     widget(window, "batchSizeSpin").setValue(512)
     with GapProbe() as making:

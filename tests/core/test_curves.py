@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app.curves import EmaState, PeakLevels, debiased_ema
-from app.runs import CSV_COLUMNS, RunList, RunRecord, config_changes, export_curves_csv
+from app.state.curves import EmaState, PeakLevels, debiased_ema
+from app.state.runs import CSV_COLUMNS, RunList, RunRecord, config_changes, export_curves_csv
 from core.config import DatasetConfig, TrainConfig
 from core.events import EpochEnd
 from core.history import History

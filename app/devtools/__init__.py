@@ -1,0 +1,1 @@
+"""Developer tools apart from the product: the GUI benchmark and the screenshots."""

@@ -1,0 +1,1 @@
+"""Runs off the GUI thread: the training thread, torchrun processes, tasks, the event buffer and its drain."""

@@ -1,0 +1,1 @@
+"""The main window: its composition, layout, menus, file actions and messages."""
