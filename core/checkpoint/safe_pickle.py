@@ -49,12 +49,19 @@ def safe_load(path: str) -> SafeLoad:
     """
     f, size = open_model_path(path)
     with f:
-        head = f.read(512)
-        kind = _sniff(head, size)
-        scan = check_zip(f, size) if kind == "zip" else check_legacy(f, size)
-        judge_pickle(scan)
-        f.seek(0)
-        obj = _torch_load(f, scan)
+        return safe_load_from(f, size)
+
+
+def safe_load_from(f: BinaryIO, size: int) -> SafeLoad:
+    """safe_load on a handle open_model_path gave (`size` is what it found): every layer reads this one
+    handle, so the bytes checked are the bytes torch loads."""
+    f.seek(0)
+    head = f.read(512)
+    kind = _sniff(head, size)
+    scan = check_zip(f, size) if kind == "zip" else check_legacy(f, size)
+    judge_pickle(scan)
+    f.seek(0)
+    obj = _torch_load(f, scan)
     warnings = []
     if scan.unrecorded_crcs:
         warnings.append("it was saved without checksums, so damage to its contents cannot be detected")
