@@ -49,7 +49,9 @@ def load_model_file(path: Any) -> LoadedModel:
 
     Never runs code from the file and never lets a small file take much memory; anything that is
     not plain MLP weights raises ModelFileError with a reason a person understands. A .safetensors
-    file is told by its first bytes (or, when they are not torch's, by its name).
+    file is told by its first bytes (or, when they are not torch's, by its name). The path is opened
+    once (core.paths' checks) and every reader uses that handle; a file whose size, mtime or ctime
+    moved between the first look and the last read is refused, never half-read.
     """
     shown = os.fsdecode(os.fspath(path))
     try:

@@ -9,7 +9,8 @@ understands, and so that no file can run code or cost much more memory than its 
 3. the container (containers.py): for a zip, the size of its directory, the total it expands to,
    every member's CRC32 (torch itself does not check them), and torch's own reader must see the same
    members with the same sizes; for the legacy format, every storage block declared in the pickle
-   must be physically present in the file;
+   must be physically present in the file; in both, the storages' declared sizes are bounded
+   (limits.MAX_TENSOR_BYTES), which counts a sparse file by what it declares;
 4. the pickle, read with pickletools and never executed (pickle_scan.py): every global it names must
    be on a short allowlist of tensor-rebuilding functions and storage types, and the memory its
    objects would take is estimated and bounded;
