@@ -399,7 +399,7 @@ def _inspect(args) -> int:
     if m.history is not None and len(m.history.batch_loss):
         info["trained_batches"] = len(m.history.batch_loss)
     if args.json:
-        print(json.dumps(info))
+        print(json.dumps(info, allow_nan=False))
         return 0
     print(f"file:         {args.model}")
     print(f"format:       {m.format}")
@@ -430,7 +430,10 @@ def _predict(args) -> int:
 
     m = load_model_file(args.model)
     rows = [_parse_input(t, m.architecture.inputs) for t in args.inputs]
-    p = predict(m.build_model(), rows, standardizer=m.standardizer)
+    try:
+        p = predict(m.build_model(), rows, standardizer=m.standardizer)
+    except DataError as exc:  # an input or output beyond float32: say which model gave it
+        raise CliError(f"cannot predict with {args.model}: {exc}") from None
     out = []
     for row, lg, pr, k in zip(rows, p.logits.tolist(), p.probabilities.tolist(), p.predicted.tolist(), strict=True):
         item = {"input": row, "logits": lg, "probabilities": pr, "predicted": k}
@@ -438,7 +441,7 @@ def _predict(args) -> int:
             item["predicted_name"] = m.class_names[k]
         out.append(item)
     if args.json:
-        print(json.dumps(out))
+        print(json.dumps(out, allow_nan=False))  # strict JSON: NaN and Infinity are not JSON
         return 0
     for item in out:
         name = f" ({item['predicted_name']})" if "predicted_name" in item else ""

@@ -90,7 +90,10 @@ def architecture_from_state_dict(state: dict) -> Architecture:
     indices: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in state.items():
         parts = key.split(".") if isinstance(key, str) else []
-        if len(parts) != 3 or parts[0] != "layers" or not parts[1].isdigit() or parts[2] not in ("weight", "bias"):
+        # A canonical ASCII index only: isdigit() and int() also take "00" and other scripts' digits,
+        # which would let two keys name one layer and one silently replace the other.
+        index_ok = len(parts) == 3 and parts[1].isascii() and parts[1].isdigit() and (parts[1] == "0" or parts[1][0] != "0")
+        if not index_ok or parts[0] != "layers" or parts[2] not in ("weight", "bias"):
             raise ArchitectureError(f"it has a weight named {key!r}, which is not a layer of an MLP (expected layers.N.weight)")
         indices.setdefault(int(parts[1]), {})[parts[2]] = value
     order = sorted(indices)

@@ -11,10 +11,16 @@ import torch
 from torch import nn
 
 from core.data import Standardizer
+from core.errors import DataError
 
 # Rows per forward pass: a split of millions of rows through wide layers would otherwise build
 # activations of gigabytes at once; 65,536 rows of a 1,000-wide layer are 256 MB of float32.
 PREDICT_CHUNK = 65_536
+
+
+class NonFiniteError(DataError):
+    """An input float32 cannot hold, or a model output that is inf or NaN: no class can be read from it
+    (argmax of NaNs is class 0, a confident-looking wrong answer). The message names the input, 1-based."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,6 +38,7 @@ def predict_logits(
     *,
     standardizer: Standardizer | Mapping[str, Any] | None = None,
     chunk: int = PREDICT_CHUNK,
+    check_finite: bool = True,
 ) -> torch.Tensor:
     """The model's logits for rows of features, as a float32 cpu tensor of shape (n, k).
 
@@ -40,12 +47,17 @@ def predict_logits(
     None for features already in the model's space. Runs on the device the model's weights are on, in
     eval mode and under no_grad (the book's way to predict), `chunk` rows at a time, and puts the model
     back in the mode it was in.
+
+    With `check_finite` (the default) an input beyond float32's range or an inf/NaN output raises
+    NonFiniteError naming the first such input; pass False where non-finite values are shown as they are.
     """
     if isinstance(standardizer, Mapping):
         standardizer = Standardizer.from_dict(dict(standardizer))
     X = torch.as_tensor(X, dtype=torch.float32)
     if X.dim() != 2:
         raise ValueError(f"predictions need rows of features (a 2-D array), got data of shape {tuple(X.shape)}")
+    if check_finite:
+        _first_non_finite(X, "input {row} holds a value that float32 cannot hold (beyond ±3.4e38, or not a number)")
     device = next(model.parameters(), torch.empty(0)).device
     was_training = model.training
     model.eval()
@@ -55,7 +67,20 @@ def predict_logits(
             parts = [_forward(model, X[start : start + chunk], standardizer, device) for start in range(0, max(len(X), 1), chunk)]
     finally:
         model.train(was_training)
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
+    logits = parts[0] if len(parts) == 1 else torch.cat(parts)
+    if check_finite:
+        _first_non_finite(
+            logits,
+            "the model's output for input {row} is not finite (inf/NaN): its weights or its standardization "
+            "take this input beyond float32's range",
+        )
+    return logits
+
+
+def _first_non_finite(t: torch.Tensor, message: str) -> None:
+    bad = ~torch.isfinite(t).all(dim=1)
+    if bool(bad.any()):
+        raise NonFiniteError(message.format(row=int(bad.nonzero()[0, 0]) + 1))
 
 
 def _forward(model: nn.Module, xb: torch.Tensor, standardizer: Standardizer | None, device: torch.device) -> torch.Tensor:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from core.checkpoint.layouts import tensor_problem
-from core.checkpoint.limits import MAX_DEPTH, MAX_METADATA_NODES
+from core.checkpoint.limits import FLOAT32_MAX, MAX_DEPTH, MAX_METADATA_NODES, MIN_STANDARDIZER_STD
 from core.checkpoint.reasons import Refused, describe
 from core.config import ConfigError, TrainConfig
 from core.events import EpochEnd
@@ -353,9 +353,22 @@ def _read_standardizer(raw: Any, inputs: int, notes: list[str]) -> dict | None:
             f"its feature standardization has {len(out['mean'])} values but the model has {inputs} inputs; it was ignored"
         )
         return None
-    if not all(math.isfinite(x) for x in out["mean"] + out["std"]) or any(s <= 0 for s in out["std"]):
-        notes.append("its feature standardization holds non-finite or non-positive values; it was ignored")
-        return None
+    # Refused, not ignored: without its standardization the model would be fed raw features and
+    # answer confidently wrong, and with it every prediction would be inf/NaN.
+    for key in ("mean", "std"):
+        for i, x in enumerate(out[key], start=1):
+            if not math.isfinite(x) or abs(x) > FLOAT32_MAX:
+                raise Refused(
+                    f"its feature standardization's {key} for feature {i} is {x:g}, beyond float32's range, "
+                    "so every prediction would be inf/NaN"
+                )
+    for i, x in enumerate(out["std"], start=1):
+        if x < MIN_STANDARDIZER_STD:
+            raise Refused(
+                f"its feature standardization's std for feature {i} is {x:g}, below {MIN_STANDARDIZER_STD:g}: "
+                "dividing by it would blow every input up to inf/NaN (the app gives a constant feature std 1, "
+                "so the file is damaged or was not written by this app)"
+            )
     return out
 
 

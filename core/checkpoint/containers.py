@@ -21,10 +21,11 @@ from core.checkpoint.limits import (
     MAX_PICKLE_BYTES,
     MAX_PICKLE_COST,
     MAX_ZIP_DIRECTORY_BYTES,
+    MIN_VALUE_BYTES,
     TOO_COSTLY,
 )
 from core.checkpoint.pickle_scan import Scan, judge_pickle, scan_pickle, storage_itemsize, storage_pid
-from core.checkpoint.reasons import Refused, first_line, mb
+from core.checkpoint.reasons import Refused, check_tensor_bytes, first_line, mb
 
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
@@ -75,6 +76,8 @@ def check_zip(f: BinaryIO, size: int) -> Scan:
             f"it would expand to {mb(total)} when read although it is {mb(size)} on disk; "
             f"files that expand beyond {mb(limit)} are refused as decompression bombs"
         )
+    # Before the CRC pass reads them: the storages' bytes alone already bound what torch would allocate.
+    check_tensor_bytes(sum(i.file_size for n, i in inner.items() if n.startswith("data/")))
     if inner["data.pkl"].file_size > MAX_PICKLE_BYTES:
         raise Refused(
             f"its data.pkl is {mb(inner['data.pkl'].file_size)}, far larger than the description of any set of weights"
@@ -156,11 +159,17 @@ def _torch_data_pkl(f: BinaryIO, python_sizes: dict[str, int]) -> bytes:
 
 def _check_zip_storages(scan: Scan, sizes: dict[str, int]) -> None:
     declared: dict[str, int] = {}
+    as_float32 = 0
     for pid in scan.persistent_ids:
         storage_type, key, numel = storage_pid(pid, legacy=False)
-        nbytes = numel * storage_itemsize(storage_type)
+        itemsize = storage_itemsize(storage_type)
+        nbytes = numel * itemsize
+        if key not in declared:
+            as_float32 += numel * max(itemsize, MIN_VALUE_BYTES)
         if declared.setdefault(key, nbytes) != nbytes:
             raise Refused(f"it is damaged: storage {key!r} is declared with two different sizes")
+    check_tensor_bytes(as_float32)
+    for key, nbytes in declared.items():
         record = f"data/{key}"
         if record not in sizes:
             raise Refused(f"it is damaged or incomplete: the data of storage {key!r} is missing")
@@ -203,6 +212,7 @@ def check_legacy(f: BinaryIO, size: int) -> Scan:
         raise Refused("it is damaged: the storages it declares and the storages it holds differ")
     pos = reader.tell()
     declared_bytes = sum(numel * itemsize for numel, itemsize in declared.values())
+    check_tensor_bytes(sum(numel * max(itemsize, MIN_VALUE_BYTES) for numel, itemsize in declared.values()))
     if pos + declared_bytes > size:  # every declared byte must be in the file, so the file's size bounds the memory
         raise Refused(
             f"it declares {mb(declared_bytes)} of weights but holds only {mb(size - pos)} of data: "

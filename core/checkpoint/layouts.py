@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from core.checkpoint.reasons import Refused, describe, key_text
+from core.config import MAX_LAYERS
 from core.model import Architecture, ArchitectureError, architecture_from_state_dict
 
 # Where checkpoints written by common training code keep their state_dict, tried in this order.
@@ -16,9 +17,18 @@ WRAPPER_KEYS = ("model_state_dict", "state_dict", "model", "module", "net")
 # Prefixes that wrappers add to every key, and who adds them.
 PREFIXES = {"module.": "DDP", "_orig_mod.": "torch.compile"}
 BOOK_LAYOUT = "state_dict (book layout)"
-_BOOK_KEY = re.compile(r"^layers\.\d+\.(weight|bias)$")
-_SEQUENTIAL_KEY = re.compile(r"^\d+\.(weight|bias)$")
-_NAMED_SEQUENTIAL_KEY = re.compile(r"^([A-Za-z_]\w*)\.\d+\.(weight|bias)$")
+# The config allows at most MAX_LAYERS hidden layers, so an MLP this app builds has at most MAX_LAYERS + 1
+# Linear layers (two tensors each). More is refused before a model is built: nn.Module.load_state_dict is
+# quadratic in the number of modules (15,000 1x1 layers in a 2.9 MB file took 54 s to predict with).
+MAX_LINEAR_LAYERS = MAX_LAYERS + 1
+MAX_WEIGHT_TENSORS = 2 * MAX_LINEAR_LAYERS
+# A layer's index is a canonical ASCII decimal: "\d" and int() also take "00" and Arabic-Indic or other
+# Unicode digits, which would make two keys name one layer (one silently replacing the other); fullmatch,
+# since "$" also matches before a trailing newline.
+_INDEX = r"(?:0|[1-9][0-9]*)"
+_BOOK_KEY = re.compile(rf"layers\.{_INDEX}\.(?:weight|bias)", re.ASCII)
+_SEQUENTIAL_KEY = re.compile(rf"{_INDEX}\.(?:weight|bias)", re.ASCII)
+_NAMED_SEQUENTIAL_KEY = re.compile(rf"([A-Za-z_][A-Za-z0-9_]*)\.{_INDEX}\.(?:weight|bias)", re.ASCII)
 
 
 def find_weights(obj: Any) -> tuple[dict[str, Any], str]:
@@ -57,6 +67,11 @@ def canonical(raw: dict) -> tuple[dict[str, Any], str]:
     bad = next((k for k in raw if not isinstance(k, str)), None)
     if bad is not None:
         raise Refused(f"it has a weight whose name is not text ({key_text(bad)})")
+    if len(raw) > MAX_WEIGHT_TENSORS:
+        raise Refused(
+            f"it holds {len(raw):,} weights, more than the {MAX_WEIGHT_TENSORS} of the largest MLP this app builds "
+            f"({MAX_LINEAR_LAYERS} linear layers, a weight and a bias each)"
+        )
     keys = list(raw)
     prefixes = []
     while True:
@@ -65,14 +80,15 @@ def canonical(raw: dict) -> tuple[dict[str, Any], str]:
             break
         prefixes.append(prefix)
         keys = [k[len(prefix) :] for k in keys]
+    stripped = keys
     layout = BOOK_LAYOUT
-    if all(_BOOK_KEY.match(k) for k in keys):
+    if all(_BOOK_KEY.fullmatch(k) for k in keys):
         pass
-    elif all(_SEQUENTIAL_KEY.match(k) for k in keys):
+    elif all(_SEQUENTIAL_KEY.fullmatch(k) for k in keys):
         keys = ["layers." + k for k in keys]
         layout = "nn.Sequential state_dict"
     else:
-        names = {m.group(1) if m else None for m in map(_NAMED_SEQUENTIAL_KEY.match, keys)}
+        names = {m.group(1) if m else None for m in map(_NAMED_SEQUENTIAL_KEY.fullmatch, keys)}
         if len(names) == 1 and None not in names:
             (name,) = names
             keys = ["layers." + k[len(name) + 1 :] for k in keys]
@@ -81,7 +97,27 @@ def canonical(raw: dict) -> tuple[dict[str, Any], str]:
         kinds = " + ".join(PREFIXES[p] for p in prefixes)
         shown = " and ".join(prefixes)
         layout = f"{kinds} state_dict ({shown} prefix{'es' if len(prefixes) > 1 else ''})"
-    return dict(zip(keys, raw.values(), strict=True)), layout
+    if not all(_BOOK_KEY.fullmatch(k) for k in keys):
+        # Name a key that fits no layout ("layers.00.weight"), not one that only fits another ("0.weight").
+        fits = (_BOOK_KEY, _SEQUENTIAL_KEY, _NAMED_SEQUENTIAL_KEY)
+        odd = [old for old, k in zip(raw, stripped, strict=True) if not any(p.fullmatch(k) for p in fits)]
+        bad = odd[0] if odd else next(old for old, k in zip(raw, keys, strict=True) if not _BOOK_KEY.fullmatch(k))
+        raise Refused(f"its weights are not those of an MLP this app can build: it has a weight named {_shown_key(bad)}, {_NOT_A_LAYER}")
+    state = dict(zip(keys, raw.values(), strict=True))
+    if len(state) != len(raw):  # unreachable with canonical indices; a guard against any aliasing
+        raise Refused("two of its weights name the same layer")
+    return state, layout
+
+
+_NOT_A_LAYER = (
+    "which is not a layer of an MLP (expected layers.N.weight or layers.N.bias, N a plain decimal number such as 0 or 2)"
+)
+
+
+def _shown_key(key: str) -> str:
+    """key_text, and the first character that is not ASCII by its code, since "٠" and "0" look alike."""
+    odd = next((ch for ch in key if not ch.isascii() or not ch.isprintable()), None)
+    return key_text(key) + (f" (it contains the character U+{ord(odd):04X})" if odd is not None else "")
 
 
 def check_weights(state: dict[str, Any], notes: list[str]) -> tuple[Architecture, dict[str, torch.Tensor]]:

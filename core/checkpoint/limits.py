@@ -26,3 +26,18 @@ TOO_COSTLY = "its structure would take more than 64 MB of memory to read; no mod
 # so a pickle of doubly shared lists cannot make a walk, a repr or json.dumps take exponential time.
 MAX_METADATA_NODES = 2_000_000
 MAX_DEPTH = 64
+# What a file's tensors would take once read, counted from their declared sizes (a sparse file is counted
+# by what it declares, not by the blocks it uses on disk), each value at least 4 bytes since every weight is
+# used as float32. Opening costs about three times this at the peak (the bytes read, the tensors, the model
+# built from them), so 512 MiB keeps the worst accepted file near 1.5 GB; it is 134 million float32
+# values, over a hundred times the largest MLP the window trains in reasonable time on a CPU. A larger
+# declaration is refused before any tensor is materialised.
+MAX_TENSOR_BYTES = 512 * 1024**2
+MIN_VALUE_BYTES = 4
+# A stored standardizer divides each feature by its std in float32. Standardizer.fit gives a constant
+# column std 1, so a file this app writes never holds a spread near 0; below 1e-12 a difference of 1 in a
+# raw feature becomes 1e12 or more, which a few layers of ordinary weights take past float32's 3.4e38,
+# and below float32's smallest normal (1.2e-38) the std itself rounds to 0 and every prediction is inf/NaN.
+MIN_STANDARDIZER_STD = 1e-12
+# float32's largest finite value: a mean or std beyond it becomes inf once the model's float32 applies it.
+FLOAT32_MAX = 3.4028234663852886e38

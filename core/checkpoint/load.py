@@ -7,14 +7,14 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 from core.checkpoint import app_format, safetensors_io
 from core.checkpoint.layouts import BOOK_LAYOUT, canonical, check_weights, find_weights
-from core.checkpoint.reasons import Refused, first_line
-from core.checkpoint.safe_pickle import SafeLoad, safe_load
+from core.checkpoint.reasons import CHANGED, Refused, identity, open_model_path
+from core.checkpoint.safe_pickle import SafeLoad, safe_load_from
 from core.errors import ModelFileError
 from core.history import History
 from core.model import Architecture, NeuralNetwork, architecture_from_state_dict
@@ -49,19 +49,34 @@ def load_model_file(path: Any) -> LoadedModel:
 
     Never runs code from the file and never lets a small file take much memory; anything that is
     not plain MLP weights raises ModelFileError with a reason a person understands. A .safetensors
-    file is told by its first bytes (or, when they are not torch's, by its name).
+    file is told by its first bytes (or, when they are not torch's, by its name). The path is opened
+    once (core.paths' checks) and every reader uses that handle; a file whose size, mtime or ctime
+    moved between the first look and the last read is refused, never half-read.
     """
     shown = os.fsdecode(os.fspath(path))
     try:
-        if _is_safetensors(shown):
-            return _open_safetensors(shown)
-        return _interpret(safe_load(shown), shown)
+        f, size = open_model_path(shown)  # the one door: a FIFO or a device is refused before any read
+        with f:
+            before = identity(f)
+            try:
+                f.seek(0)
+                if _is_safetensors(f.read(9), shown):
+                    loaded = _open_safetensors(shown, f, size)
+                else:
+                    loaded = _interpret(safe_load_from(f, size), shown)
+            except Exception:
+                if identity(f) != before:  # what failed was a half-written file, not a damaged one
+                    raise Refused(CHANGED) from None
+                raise
+            if identity(f) != before:
+                raise Refused(CHANGED)
+            return loaded
     except Refused as exc:
         raise ModelFileError(shown, str(exc)) from None
     except MemoryError:
         raise ModelFileError(shown, "there is not enough memory to open it") from None
     except Exception as exc:  # a hostile file must never escape as anything but a refusal
-        raise ModelFileError(shown, f"it could not be read ({type(exc).__name__}: {first_line(exc)})") from exc
+        raise ModelFileError(shown, f"it could not be read: it is damaged or not a model file this app knows ({type(exc).__name__})") from exc
 
 
 def _interpret(loaded: SafeLoad, path: str) -> LoadedModel:
@@ -81,21 +96,16 @@ def _interpret(loaded: SafeLoad, path: str) -> LoadedModel:
 # --- .safetensors -------------------------------------------------------------------------------
 
 
-def _is_safetensors(path: str) -> bool:
+def _is_safetensors(head: bytes, path: str) -> bool:
     """Its first bytes are a safetensors header's, or it is named .safetensors and is not torch's zip or pickle."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(9)
-    except OSError:
-        return safetensors_io.has_suffix(path)  # the reason comes from whichever reader the name suggests
     if safetensors_io.sniff(head):
         return True
     torch_magic = head.startswith(b"PK") or (len(head) >= 2 and head[0] == 0x80)
     return safetensors_io.has_suffix(path) and not torch_magic
 
 
-def _open_safetensors(path: str) -> LoadedModel:
-    header = safetensors_io.read_header(path)
+def _open_safetensors(path: str, f: BinaryIO, size: int) -> LoadedModel:
+    header = safetensors_io.read_header(path, f, size)
     # The architecture and the dtypes are judged on the header alone, so other weights are refused unread.
     shapes, layout = canonical(header.shapes())
     try:
@@ -105,7 +115,7 @@ def _open_safetensors(path: str) -> LoadedModel:
     problem = header.dtype_problem()
     if problem:
         raise Refused(problem)
-    state, _ = canonical(safetensors_io.load_tensors(header))
+    state, _ = canonical(safetensors_io.load_tensors(header, f))
     notes: list[str] = []
     architecture, weights = check_weights(state, notes)
     meta = header.metadata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from typing import Any, BinaryIO
 
 import torch
@@ -82,3 +83,22 @@ def open_model_path(path: str) -> tuple[BinaryIO, int]:
             raise Refused("it is empty (0 bytes)")
         raise Refused(f"it is {mb(size)}, larger than the {mb(limits.MAX_FILE_BYTES)} this app opens; an MLP's weights are far smaller")
     return f, size
+
+
+CHANGED = "it changed while it was being read (another program is writing it?); nothing of it was used, try again when it is complete"
+
+
+def identity(f: BinaryIO) -> tuple[int, ...]:
+    """What tells a file's contents changed between two looks at one open handle: a write moves the size
+    or mtime, a truncate, chmod or rename moves the ctime (mtime can be set back; ctime cannot)."""
+    st = os.fstat(f.fileno())
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def check_tensor_bytes(declared: int) -> None:
+    """Refuse a file whose tensors, as declared, would take more than limits.MAX_TENSOR_BYTES once read."""
+    if declared > limits.MAX_TENSOR_BYTES:
+        raise Refused(
+            f"its tensors declare {mb(declared)} of values (as float32), more than the {mb(limits.MAX_TENSOR_BYTES)} "
+            "this app reads; an MLP this app trains is far smaller"
+        )

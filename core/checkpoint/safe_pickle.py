@@ -9,7 +9,8 @@ understands, and so that no file can run code or cost much more memory than its 
 3. the container (containers.py): for a zip, the size of its directory, the total it expands to,
    every member's CRC32 (torch itself does not check them), and torch's own reader must see the same
    members with the same sizes; for the legacy format, every storage block declared in the pickle
-   must be physically present in the file;
+   must be physically present in the file; in both, the storages' declared sizes are bounded
+   (limits.MAX_TENSOR_BYTES), which counts a sparse file by what it declares;
 4. the pickle, read with pickletools and never executed (pickle_scan.py): every global it names must
    be on a short allowlist of tensor-rebuilding functions and storage types, and the memory its
    objects would take is estimated and bounded;
@@ -49,12 +50,19 @@ def safe_load(path: str) -> SafeLoad:
     """
     f, size = open_model_path(path)
     with f:
-        head = f.read(512)
-        kind = _sniff(head, size)
-        scan = check_zip(f, size) if kind == "zip" else check_legacy(f, size)
-        judge_pickle(scan)
-        f.seek(0)
-        obj = _torch_load(f, scan)
+        return safe_load_from(f, size)
+
+
+def safe_load_from(f: BinaryIO, size: int) -> SafeLoad:
+    """safe_load on a handle open_model_path gave (`size` is what it found): every layer reads this one
+    handle, so the bytes checked are the bytes torch loads."""
+    f.seek(0)
+    head = f.read(512)
+    kind = _sniff(head, size)
+    scan = check_zip(f, size) if kind == "zip" else check_legacy(f, size)
+    judge_pickle(scan)
+    f.seek(0)
+    obj = _torch_load(f, scan)
     warnings = []
     if scan.unrecorded_crcs:
         warnings.append("it was saved without checksums, so damage to its contents cannot be detected")

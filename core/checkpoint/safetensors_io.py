@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
-from core.checkpoint.reasons import Refused, first_line, key_text, mb, open_model_path, os_reason
+from core.checkpoint.limits import MIN_VALUE_BYTES
+from core.checkpoint.reasons import CHANGED, Refused, check_tensor_bytes, first_line, key_text, mb, os_reason
 
 SUFFIX = ".safetensors"
 # The library accepts headers up to 100 MB, but parsing one in Python costs several times its size and
@@ -60,7 +62,8 @@ class Header:
     """A vetted header: every tensor's bytes lie in the file, tile the data section exactly and match its dtype and shape."""
 
     path: str
-    identity: tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns of the file vetted
+    size: int  # of the file vetted, as open_model_path found it
+    data_start: int  # where the data section begins: 8 + the header's length
     metadata: dict[str, str]  # __metadata__, {} when absent
     tensors: dict[str, TensorInfo]  # in the header's order
 
@@ -97,31 +100,37 @@ def has_suffix(path: Any) -> bool:
 # --- reading ----------------------------------------------------------------------------------------
 
 
-def read_header(path: str) -> Header:
-    """Check the file at `path` and its header without the library; raises Refused saying what is wrong."""
-    f, size = open_model_path(path)
-    with f:
-        st = os.fstat(f.fileno())
-        if size < 8:
-            raise Refused(f"it is only {size} bytes long, too short for a safetensors file (it is truncated)")
-        n = int.from_bytes(f.read(8), "little")
-        if n == 0:
-            raise Refused("its header is empty (length 0), so it is not a valid safetensors file")
-        if n > size - 8:
-            raise Refused(
-                f"its header claims {n:,} bytes but only {size - 8:,} follow the length field: the file is truncated "
-                "or not a safetensors file"
-            )
-        if n > MAX_HEADER_BYTES:
-            raise Refused(
-                f"its header is {mb(n)}, more than the {mb(MAX_HEADER_BYTES)} this app reads; an MLP's header is a few KB"
-            )
-        raw = f.read(n)
+def read_header(path: str, f: BinaryIO, size: int) -> Header:
+    """Check the file open as `f` (from open_model_path, which found `size`) and its header without the
+    library; raises Refused saying what is wrong."""
+    f.seek(0)
+    if size < 8:
+        raise Refused(f"it is only {size} bytes long, too short for a safetensors file (it is truncated)")
+    n = int.from_bytes(f.read(8), "little")
+    if n == 0:
+        raise Refused("its header is empty (length 0), so it is not a valid safetensors file")
+    if n > size - 8:
+        raise Refused(
+            f"its header claims {n:,} bytes but only {size - 8:,} follow the length field: the file is truncated "
+            "or not a safetensors file"
+        )
+    if n > MAX_HEADER_BYTES:
+        raise Refused(
+            f"its header is {mb(n)}, more than the {mb(MAX_HEADER_BYTES)} this app reads; an MLP's header is a few KB"
+        )
+    raw = f.read(n)
     if len(raw) != n:
         raise Refused("it was cut short while being read")
-    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     metadata, tensors = _parse(raw, size - 8 - n)
-    return Header(os.fsdecode(path), identity, metadata, tensors)
+    check_tensor_bytes(sum(_numel(t.shape) * max(DTYPE_BYTES[t.dtype], MIN_VALUE_BYTES) for t in tensors.values()))
+    return Header(os.fsdecode(path), size, 8 + n, metadata, tensors)
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def _parse(raw: bytes, data_bytes: int) -> tuple[dict[str, str], dict[str, TensorInfo]]:
@@ -233,24 +242,34 @@ def _check_tiling(tensors: dict[str, TensorInfo], data_bytes: int) -> None:
         raise Refused(f"{data_bytes - position:,} bytes after its last tensor belong to no tensor")
 
 
-def load_tensors(header: Header) -> dict[str, torch.Tensor]:
-    """The vetted file's tensors, read by the safetensors library, as cpu tensors that own their values."""
-    from safetensors import safe_open
+def load_tensors(header: Header, f: BinaryIO) -> dict[str, torch.Tensor]:
+    """The vetted file's tensors, read from the same handle into memory and parsed by the safetensors
+    library, as cpu tensors that own their values.
+
+    Never memory-mapped: a mapped file truncated by another program kills the process with SIGBUS. The
+    header bounded the size (limits.MAX_TENSOR_BYTES), and the caller compares the handle's identity
+    before and after, so a file that changes while it is read is refused rather than half-read.
+    """
+    from safetensors.torch import load
 
     try:
-        if _identity(header.path) != header.identity:
-            raise Refused("it changed while it was being opened; try again")
+        f.seek(0)
+        data = f.read(header.size + 1)  # one byte more than vetted shows a file that grew
+        if len(data) != header.size:
+            raise Refused(CHANGED)
+        with warnings.catch_warnings():
+            # The library's tensors view read-only bytes (torch warns); each is cloned below before any use.
+            warnings.simplefilter("ignore", UserWarning)
+            loaded = load(data)
+        del data
+        if set(loaded) != set(header.tensors):
+            raise Refused(CHANGED)
         out: dict[str, torch.Tensor] = {}
-        with safe_open(header.path, framework="pt", device="cpu") as f:
-            if set(f.keys()) != set(header.tensors):
-                raise Refused("it changed while it was being opened; try again")
-            for name, info in header.tensors.items():
-                t = f.get_tensor(name)
-                if tuple(t.shape) != info.shape or _TORCH_NAMES.get(t.dtype) != info.dtype:
-                    raise Refused("it changed while it was being opened; try again")
-                out[name] = t.clone()  # its own memory, not a view of the mapped file
-        if _identity(header.path) != header.identity:
-            raise Refused("it changed while it was being opened; try again")
+        for name, info in header.tensors.items():
+            t = loaded.pop(name)
+            if tuple(t.shape) != info.shape or _TORCH_NAMES.get(t.dtype) != info.dtype:
+                raise Refused(CHANGED)
+            out[name] = t.clone()  # its own writable memory; the library's bytes go as each is popped
         return out
     except Refused:
         raise
@@ -258,13 +277,8 @@ def load_tensors(header: Header) -> dict[str, torch.Tensor]:
         raise Refused(os_reason(exc)) from None
     except MemoryError:
         raise
-    except Exception as exc:  # SafetensorError and whatever the library meets that the checks above did not foresee
-        raise Refused(f"it is damaged or not a valid safetensors file (safetensors says: {first_line(exc)})") from None
-
-
-def _identity(path: str) -> tuple[int, int, int, int]:
-    st = os.stat(path)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    except Exception:  # SafetensorError and whatever the library meets that the checks above did not foresee
+        raise Refused("it is damaged or not a valid safetensors file (the safetensors library cannot read its data)") from None
 
 
 # --- writing ----------------------------------------------------------------------------------------
