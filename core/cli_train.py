@@ -7,6 +7,7 @@ batch trained: a refusal after an hour of training would lose the model.
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -24,7 +25,9 @@ from core.cli_output import (
     model_file_bytes,
 )
 from core.config import TrainConfig
+from core.errors import PathError
 from core.events import Callback
+from core.paths import os_words
 from core.temp_files import terminate_cleanly
 
 
@@ -57,7 +60,26 @@ def _open_events(args, stack: contextlib.ExitStack):
         return None
     from core.distributed import EventWriter
 
-    writer = EventWriter.open(args.events)
+    class NamedEvents(EventWriter):
+        # A disk filling up under --events FILE names the file, as every other write does.
+        def _write(self, event) -> None:
+            try:
+                super()._write(event)
+            except OSError as exc:
+                if not self.owned or isinstance(exc, PathError):
+                    raise  # stdout: a reader gone is the quiet exit 141
+                raise PathError(args.events, os_words(exc), action="write") from None
+
+        def close(self) -> None:
+            try:
+                super().close()
+            except OSError as exc:  # the buffered line that failed is flushed again on close
+                raise PathError(args.events, os_words(exc), action="write") from None
+
+    try:
+        writer = NamedEvents.open(args.events)
+    except OSError as exc:
+        raise PathError(args.events, os_words(exc), action="write") from None
     stack.callback(writer.close)
     if writer.to_stdout:
         stack.enter_context(contextlib.redirect_stdout(sys.stderr))
@@ -98,14 +120,24 @@ def _train_here(args, cfg: TrainConfig, events) -> int:
             writer.discard()
     _print_result(result)
     if args.out:
-        from core.checkpoint import save_model_file, trainer_fields
+        from core.checkpoint import trainer_fields
 
-        save_model_file(args.out, **trainer_fields(trainer))  # a .safetensors name gets that format
+        _save(args.out, trainer_fields(trainer))  # a .safetensors name gets that format
         print(f"saved {args.out}")
     if result.status == "diverged":
         print(f"error: {result.message}", file=sys.stderr)
         return EXIT_ERROR
     return 0
+
+
+def _save(path: str, fields: dict) -> None:
+    from core.checkpoint import save_model_file
+
+    try:
+        save_model_file(path, **fields)
+    except RuntimeError as exc:  # torch's serializer failing for a reason that is no OSError: its gist, no internals
+        gist = re.sub(r"\[enforce fail at [^\]]*\]\s*", "", str(exc)).strip(" .\n").splitlines()
+        raise PathError(path, f"torch could not write it ({gist[0][:160] if gist else 'no reason given'})", action="save") from None
 
 
 def _print_result(result) -> None:
@@ -186,9 +218,7 @@ def _train_rank(args, cfg: TrainConfig, env, launched: bool = False) -> int:
                 if writer:
                     writer.commit()
                 if args.out:
-                    from core.checkpoint import save_model_file
-
-                    save_model_file(args.out, **save_fields(run))
+                    _save(args.out, save_fields(run))
                     print(f"saved {args.out}")
         if result.status == "diverged":
             if reporter:

@@ -43,7 +43,7 @@ def run(capsys, *argv):
 
 def one_error_line(err: str) -> str:
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    assert "unexpected" not in err and "enforce fail" not in err and "Errno" not in err, err
+    assert not err.startswith("error: unexpected") and "enforce fail" not in err and "Errno" not in err, err
     return err.strip()
 
 
@@ -276,6 +276,10 @@ def test_a_real_full_disk(tmp_path, capsys, monkeypatch):
         assert code == 2
         assert one_error_line(err) == f"error: cannot save {path}: the disk is full while writing m.pt"
         assert sorted(os.listdir(disk)) == ["filler"]
+        # --events FILE streams as the run goes: the disk fills mid-run
+        code, _, err = run(capsys, "train", *sets, "--events", str(disk / "e.jsonl"))
+        assert code == 2
+        assert one_error_line(err) == f"error: cannot write {disk / 'e.jsonl'}: the disk is full"
 
 
 @pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="mounting a tmpfs needs root on Linux")
@@ -286,6 +290,17 @@ def test_a_real_read_only_disk_is_said_before_training(tmp_path, capsys, monkeyp
             code, out, err = run(capsys, *argv, str(disk / "f"))
             assert code == 2 and out == ""
             assert one_error_line(err) == f"error: cannot write {disk / 'f'}: the disk is read-only"
+
+
+def test_torchs_own_failure_is_said_without_its_internals(tmp_path, capsys, monkeypatch):
+    def broken_save(obj, f, *a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 46 vs 0")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    code, _, err = run(capsys, "train", "--quiet", "--out", str(tmp_path / "m.pt"))
+    assert code == 2
+    assert one_error_line(err) == f"error: cannot save {tmp_path / 'm.pt'}: torch could not write it (unexpected pos 46 vs 0)"
+    assert os.listdir(tmp_path) == []
 
 
 # --- stopped by a signal ----------------------------------------------------------------------------
