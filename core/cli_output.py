@@ -171,7 +171,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         if exc.filename:
             return f"cannot use {shown(exc.filename)}: {os_words(exc)}"
-        return f"a file could not be used: {os_words(exc)}"
+        # Every write names its file (core.atomic); what is left is no file of ours: the system's words, as before.
+        return f"cannot use: {exc.strerror or exc}"
     return f"unexpected {type(exc).__name__}: {_first_line(exc)}"
 
 
