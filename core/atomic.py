@@ -33,17 +33,7 @@ def atomic_write(path: Any, write: Callable[[BinaryIO], None], *, action: str = 
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except OSError:
         pass
-    while True:
-        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            # 0o666 minus the umask, as a plain open() would give (mkstemp would give 0o600).
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise PathError(name, os_words(exc), action=action) from None
-    remember(tmp)
+    fd, tmp = _create_remembered(folder, base, name, action)
     recorder = _Recording(os.fdopen(fd, "wb"))
     try:
         with recorder:
@@ -55,6 +45,13 @@ def atomic_write(path: Any, write: Callable[[BinaryIO], None], *, action: str = 
         os.replace(tmp, target)
     except BaseException as exc:
         _unlink(tmp)
+        # A signal's exception (SIGTERM's Terminated, Ctrl+C) raised inside torch.save's write comes out of
+        # torch as "[enforce fail at inline_container.cc]": the stop is what the caller must see.
+        stop = recorder.stop if recorder.stop is not None else None if isinstance(exc, Exception) else exc
+        if stop is not None and stop is not exc:
+            raise stop from None
+        if stop is not None:
+            raise
         cause = recorder.error if recorder.error is not None else exc if isinstance(exc, OSError) else None
         if cause is not None and not isinstance(cause, PathError):
             words = os_words(cause)
@@ -67,6 +64,21 @@ def atomic_write(path: Any, write: Callable[[BinaryIO], None], *, action: str = 
     _fsync_folder(folder)
 
 
+def _create_remembered(folder: str, base: str, name: str, action: str) -> tuple[int, str]:
+    while True:
+        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+        # Registered before it exists: a signal between making the file and registering it left it behind.
+        remember(tmp)
+        try:
+            # 0o666 minus the umask, as a plain open() would give (mkstemp would give 0o600).
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            forget(tmp)  # someone else's file: never removed on our stop
+        except OSError as exc:
+            forget(tmp)
+            raise PathError(name, os_words(exc), action=action) from None
+
+
 def atomic_write_text(path: Any, text: str, *, action: str = "write") -> None:
     """`text` as UTF-8 with Unix line ends, written with atomic_write (a script, a CSV)."""
     atomic_write(path, lambda f: f.write(text.encode("utf-8")), action=action)
@@ -75,12 +87,13 @@ def atomic_write_text(path: Any, text: str, *, action: str = "write") -> None:
 class _Recording(io.RawIOBase):
     """A binary file that remembers the first OSError its writes met, so that a writer which turns
     it into something else (torch.save's "[enforce fail at inline_container.cc]") still gets a plain
-    reason."""
+    reason; and the first signal's exception (Terminated, KeyboardInterrupt), which torch turns into the same."""
 
     def __init__(self, f: BinaryIO) -> None:
         super().__init__()
         self._f = f
         self.error: OSError | None = None
+        self.stop: BaseException | None = None  # a signal's exception met inside a write
 
     def writable(self) -> bool:
         return True
@@ -91,6 +104,10 @@ class _Recording(io.RawIOBase):
         except OSError as exc:
             if self.error is None:
                 self.error = exc
+            raise
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and self.stop is None:
+                self.stop = exc
             raise
 
     def flush(self) -> None:

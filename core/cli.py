@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,19 +14,22 @@ from core.atomic import atomic_write_text
 from core.cli_output import (  # re-exported: the CLI's tests reach them here
     BATCH_LINES_UP_TO,
     EPOCH_LINES_UP_TO,
+    EXIT_BROKEN_PIPE,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
     CliError,
+    _describe,
     _HistoryWriter,
     _Printer,
+    check_output,
+    is_broken_pipe,
+    leave_quietly,
 )
 from core.config import ConfigError, TrainConfig, apply_overrides
-from core.errors import ArchitectureError, DataError, DeviceError, ModelFileError, TrainingError
-from core.events import Callback
+from core.errors import DataError
+from core.temp_files import Terminated, terminate_cleanly
 
-__all__ = ["BATCH_LINES_UP_TO", "EPOCH_LINES_UP_TO", "CliError", "_HistoryWriter", "_Printer", "main"]
-
-EXIT_ERROR = 2
-
-
+__all__ = ["BATCH_LINES_UP_TO", "EPOCH_LINES_UP_TO", "CliError", "_HistoryWriter", "_Printer", "_describe", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,40 +140,65 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status: 0, 2 on any failure (one `error:` line), 130 for Ctrl+C
+    outside training, 143 for SIGTERM, 141 when the reader of stdout has gone (quietly, like `head`)."""
+    try:
+        # Under torchrun a rank keeps SIGTERM's default while it trains: a Python handler would only run once
+        # a collective returns, and torchrun ends the ranks with SIGTERM. Its writes install their own.
+        with terminate_cleanly() if not _under_torchrun() else contextlib.nullcontext():
+            code = _run(argv)
+            sys.stdout.flush()  # a reader that left shows here, not at interpreter exit
+            return code
+    except Terminated as exc:
+        _say(f"error: {exc}")
+        return exc.status
+    except KeyboardInterrupt:
+        _say("error: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # every failure is one line for a person, never a traceback
+        if is_broken_pipe(exc):
+            leave_quietly()
+            return EXIT_BROKEN_PIPE
+        _say(f"error: {_describe(exc)}")
+        return EXIT_ERROR
+
+
+def _run(argv: Sequence[str] | None) -> int:
     try:
         args = _build_parser().parse_args(argv)
-        if args.command is None:
-            raise CliError("choose a command: train, inspect, predict, batches, script or bench (see python -m core --help)")
-        commands = {
-            "train": _train,
-            "inspect": _inspect,
-            "predict": _predict,
-            "batches": _batches,
-            "script": _script,
-            "bench": _bench,
-        }
-        return commands[args.command](args)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return EXIT_ERROR
-    except Exception as exc:  # every failure is one line for a person, never a traceback
-        print(f"error: {_describe(exc)}", file=sys.stderr)
-        return EXIT_ERROR
+    if args.command is None:
+        raise CliError("choose a command: train, inspect, predict, batches, script or bench (see python -m core --help)")
+    commands = {
+        "train": _train,
+        "inspect": _inspect,
+        "predict": _predict,
+        "batches": _batches,
+        "script": _script,
+        "bench": _bench,
+    }
+    return commands[args.command](args)
 
 
-# Errors whose message is already a sentence for a person.
-_WORDED = (CliError, ConfigError, DataError, TrainingError, DeviceError, ModelFileError, ArchitectureError)
+def _say(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr gone too: the status is all that is left
+        pass
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, _WORDED):
-        return str(exc)
-    if isinstance(exc, OSError):
-        where = f" {exc.filename}" if exc.filename else ""
-        return f"cannot use{where}: {exc.strerror or exc}"
-    return f"unexpected {type(exc).__name__}: {exc}"
+def _under_torchrun() -> bool:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
+
+
+def _train(args) -> int:
+    from core.cli_train import train
+
+    return train(args)
 
 
 # --- train ------------------------------------------------------------------------------------
@@ -191,191 +216,6 @@ def _load_config(args) -> TrainConfig:
         except ConfigError as exc:
             raise CliError(f"{args.config}: {exc}") from None
     return apply_overrides(cfg, args.sets) if args.sets else cfg.validate()
-
-
-def _event_stream(train):
-    """`--events FILE|-`: an EventWriter in `args.event_writer` (rank 0's only; None without the option).
-
-    With `-` the JSON lines own stdout: whatever else the run prints goes to stderr meanwhile.
-    """
-
-    @functools.wraps(train)
-    def run(args) -> int:
-        args.event_writer = None
-        env = _distributed_env() if args.events else None
-        if not args.events or (env is not None and not env.is_reporter):
-            return train(args)
-        from core.distributed import EventWriter
-
-        writer = EventWriter.open(args.events)
-        args.event_writer = writer
-        try:
-            with contextlib.redirect_stdout(sys.stderr) if writer.to_stdout else contextlib.nullcontext():
-                return train(args)
-        finally:
-            writer.close()
-
-    return run
-
-
-@_event_stream
-def _train(args) -> int:
-    from core.training import Trainer
-
-    cfg = _load_config(args)
-    env = _distributed_env()
-    if env is not None:  # one process of a torchrun run (WORLD_SIZE > 1)
-        return _train_distributed(args, cfg, env)
-    if args.out:
-        out_dir = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(out_dir):
-            raise CliError(f"--out {args.out}: the folder {out_dir} does not exist")
-    printer = _Printer(args.quiet, args.every)
-    callbacks: list[Callback] = [printer]
-    if args.event_writer is not None:
-        callbacks.append(args.event_writer)
-    writer = _HistoryWriter(args.history) if args.history else None
-    if writer:
-        callbacks.append(writer)
-    stop = threading.Event()
-    previous = (
-        signal.signal(signal.SIGINT, lambda *_: stop.set()) if threading.current_thread() is threading.main_thread() else None
-    )
-    try:
-        trainer = Trainer(cfg, callbacks)
-        result = trainer.fit(stop)
-        if writer:
-            writer.commit()
-    finally:
-        printer.close()
-        if writer:
-            writer.discard()
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    last = result.last_epoch
-    if last is not None:
-        test = "n/a (no test split)" if last.test_accuracy is None else f"{last.test_accuracy:.2f}"
-        print(f"Train accuracy: {last.train_accuracy:.2f} | Test accuracy: {test}")
-    print(f"{result.status}: {result.message} ({result.samples_per_second:,.0f} samples/s)")
-    if args.out:
-        from core.checkpoint import save_model_file, trainer_fields
-
-        save_model_file(args.out, **trainer_fields(trainer))  # a .safetensors name gets that format
-        print(f"saved {args.out}")
-    if result.status == "diverged":
-        print(f"error: {result.message}", file=sys.stderr)
-        return EXIT_ERROR
-    return 0
-
-
-# --- train under torchrun (DDP) --------------------------------------------------------------------
-
-
-def _distributed_env():
-    from core.distributed import distributed_env
-
-    return distributed_env()
-
-
-def _train_distributed(args, cfg: TrainConfig, env) -> int:
-    """`train` as one process of a torchrun run; a rank that torchrun started ends here, at once."""
-    from core.distributed import die_with_launcher, exit_now
-
-    launched = die_with_launcher()
-    code = _train_rank(args, cfg, env, launched)
-    if launched:
-        if args.event_writer is not None:
-            args.event_writer.stream.flush()
-        exit_now(code)
-    return code
-
-
-# How long a rank that leaves a shared failure for local rank 0 to say waits to be ended by torchrun.
-_LINGER_S = 30.0
-
-
-def _train_rank(args, cfg: TrainConfig, env, launched: bool = False) -> int:
-    """One rank's run: core.distributed trains; rank 0 alone prints and writes.
-
-    Every rank returns 2 on a failure. A failure all ranks share (a bad setting, Ctrl+C) is said once: by
-    rank 0 (or once per machine for a setting, since another machine may lack a file); a failure of one
-    rank is said by that rank, named.
-    """
-    from core.distributed import DistributedRun, RankError, RunInterrupted, save_fields
-
-    reporter = env.is_reporter
-    callbacks: list[Callback] = []
-    printer = writer = None
-    stop = threading.Event()
-    previous = (
-        signal.signal(signal.SIGINT, lambda *_: stop.set()) if threading.current_thread() is threading.main_thread() else None
-    )
-    run = None
-    try:
-        if reporter:
-            if args.out:
-                out_dir = os.path.dirname(os.path.abspath(args.out))
-                if not os.path.isdir(out_dir):
-                    raise CliError(f"--out {args.out}: the folder {out_dir} does not exist")
-            printer = _Printer(args.quiet, args.every)
-            callbacks.append(printer)
-            if args.event_writer is not None:
-                callbacks.append(args.event_writer)
-            writer = _HistoryWriter(args.history) if args.history else None
-            if writer:
-                callbacks.append(writer)
-        run = DistributedRun(cfg, env, callbacks)
-        run.prepare()  # data, device, model: every check before any process waits for another
-        run.connect()
-        if reporter:
-            print(
-                f"DDP: {env.world_size} processes ({run.backend}); rank 0 reports, each loss is the mean over the processes",
-                flush=True,
-            )
-        result = run.fit(stop)
-        if result.status == "stopped":
-            raise RunInterrupted(f"interrupted: every process stopped after {result.steps} batches; nothing was saved")
-        if reporter:
-            last = result.last_epoch
-            if last is not None:
-                test = "n/a (no test split)" if last.test_accuracy is None else f"{last.test_accuracy:.2f}"
-                print(f"Train accuracy: {last.train_accuracy:.2f} | Test accuracy: {test}")
-            print(f"{result.status}: {result.message} ({result.samples_per_second:,.0f} samples/s)")
-            if writer:
-                writer.commit()
-            if args.out:
-                from core.checkpoint import save_model_file
-
-                save_model_file(args.out, **save_fields(run))
-                print(f"saved {args.out}")
-        if result.status == "diverged":
-            if reporter:
-                print(f"error: {result.message}", file=sys.stderr)
-            return EXIT_ERROR
-        return 0
-    except (Exception, KeyboardInterrupt) as exc:
-        if isinstance(exc, (RunInterrupted, KeyboardInterrupt)):
-            says, text = reporter, "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
-        elif isinstance(exc, RankError) or not isinstance(exc, _WORDED):
-            says, text = True, f"rank {env.rank}: {_describe(exc)}"
-        else:  # the same settings give the same error on every rank
-            says, text = env.local_rank == 0, _describe(exc)
-        if says:
-            print(f"error: {text}", file=sys.stderr, flush=True)
-        elif launched and not isinstance(exc, (RunInterrupted, KeyboardInterrupt)):
-            # torchrun ends the other processes as soon as one fails: a silent rank that ended first could
-            # have local rank 0 ended before it said the error. So it waits to be ended (or Ctrl+C).
-            stop.wait(_LINGER_S)
-        return EXIT_ERROR
-    finally:
-        if printer is not None:
-            printer.close()
-        if writer:
-            writer.discard()
-        if run is not None:
-            run.close()
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
 
 
 # --- inspect / predict ----------------------------------------------------------------------------
@@ -484,6 +324,8 @@ def _script(args) -> int:
     from core.script import render_script
 
     cfg = _load_config(args)
+    if args.out:
+        check_output(args.out)  # before the data is read: a folder, a device, a read-only disk are said now
     if cfg.dataset.name in ("csv", "iris", "digits"):
         from core.data import load_dataset
 
@@ -492,20 +334,6 @@ def _script(args) -> int:
     if not args.out:
         sys.stdout.write(text)
         return 0
-    _write_text_atomic(args.out, text)
+    atomic_write_text(args.out, text)  # through a symlink; a device or FIFO there is refused, never replaced
     print(f"wrote {args.out}")
     return 0
-
-
-def _write_text_atomic(path: str, text: str) -> None:
-    """Write a temporary file beside `path`, flush, fsync, then os.replace: a failed write leaves the old file."""
-    target = os.path.abspath(path)
-    folder = os.path.dirname(target)
-    if not os.path.isdir(folder):
-        raise CliError(f"--out {path}: the folder {folder} does not exist")
-    if os.path.isdir(target):
-        raise CliError(f"--out {path} is a folder; give a file name such as train.py")
-    try:
-        atomic_write_text(target, text)
-    except OSError as exc:
-        raise CliError(f"--out {path}: cannot write it ({exc.strerror or exc})") from None

@@ -3,12 +3,17 @@ the --history CSV and the --events JSON lines."""
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import sys
-import tempfile
+from array import array
 
+from core.atomic import atomic_write
+from core.config import ConfigError
+from core.errors import ArchitectureError, DataError, DeviceError, ModelFileError, PathError, TrainingError
 from core.events import BatchEnd, Callback, EpochEnd, TrainStart
+from core.paths import check_write, os_words, shown
 
 
 class CliError(Exception):
@@ -118,28 +123,95 @@ class _Printer(Callback):
 
 
 class _HistoryWriter(Callback):
-    """Streams `epoch,batch,step,loss` rows to a temporary file that replaces the target at the end."""
+    """Keeps `epoch,batch,step,loss` rows in memory (24 bytes a batch) and writes the CSV with atomic_write at
+    the end: a run that fails, is stopped or killed leaves no temporary file and the old CSV as it was."""
+
+    HEADER = "epoch,batch,step,loss\n"
 
     def __init__(self, path: str):
-        self.path = os.path.abspath(path)
-        folder = os.path.dirname(self.path)
-        if not os.path.isdir(folder):
-            raise CliError(f"--history {path}: the folder {folder} does not exist")
-        fd, self.tmp = tempfile.mkstemp(prefix=".history-", suffix=".tmp", dir=folder)
-        self.file = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        self.file.write("epoch,batch,step,loss\n")
+        self.path = path
+        self.counts = array("q")  # epoch, batch, step per row
+        self.losses = array("d")
 
     def on_batch_end(self, e: BatchEnd) -> None:
-        self.file.write(f"{e.epoch},{e.batch},{e.step},{e.loss!r}\n")
+        self.counts.extend((e.epoch, e.batch, e.step))
+        self.losses.append(e.loss)
 
     def commit(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        os.replace(self.tmp, self.path)
+        atomic_write(self.path, self._write)
+
+    def _write(self, f) -> None:
+        f.write(self.HEADER.encode("ascii"))
+        c, chunk = self.counts, 8192  # rows per write: a run of millions of batches is not one huge string
+        for start in range(0, len(self.losses), chunk):
+            rows = (
+                f"{c[3 * i]},{c[3 * i + 1]},{c[3 * i + 2]},{self.losses[i]!r}\n"
+                for i in range(start, min(start + chunk, len(self.losses)))
+            )
+            f.write("".join(rows).encode("ascii"))
 
     def discard(self) -> None:
-        if not self.file.closed:
-            self.file.close()
-        if os.path.exists(self.tmp):
-            os.unlink(self.tmp)
+        self.counts, self.losses = array("q"), array("d")
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+EXIT_ERROR = 2
+# 128 + the signal, the shell's convention: what `cmd | head -1` gives a writer that the reader left (SIGPIPE).
+EXIT_BROKEN_PIPE = 141
+EXIT_INTERRUPTED = 130
+
+# Errors whose message is already a sentence for a person.
+_WORDED = (CliError, ConfigError, DataError, TrainingError, DeviceError, ModelFileError, ArchitectureError, PathError)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _WORDED):
+        return str(exc)
+    if isinstance(exc, OSError):
+        if exc.filename:
+            return f"cannot use {shown(exc.filename)}: {os_words(exc)}"
+        # Every write names its file (core.atomic); what is left is no file of ours: the system's words, as before.
+        return f"cannot use: {exc.strerror or exc}"
+    return f"unexpected {type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def is_broken_pipe(exc: BaseException) -> bool:
+    return isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE)
+
+
+def leave_quietly() -> None:
+    """The reader of stdout has gone: point stdout at devnull (Python's documented way), so the flush at
+    interpreter exit cannot print "Exception ignored ... BrokenPipeError"."""
+    stream = sys.stdout
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture): nothing flushes it at exit
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def check_output(path: str, need_bytes: int = 0) -> str:
+    """A file the command will write, checked before any data or training work (core.paths.check_write):
+    a folder, device or FIFO there, a missing or read-only folder, a full disk are said now, not after the run."""
+    return check_write(path, action="write", need_bytes=need_bytes)
+
+
+def model_file_bytes(cfg) -> int:
+    """A rough lower bound of the model file's size from the config alone (the data's inputs and classes are
+    not known before it is read; two of each is assumed): weights and the optimizer's state, 4 bytes each,
+    the batch losses 8 bytes each, and the file's own overhead."""
+    sizes = [2, *cfg.hidden_sizes, 2]
+    params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    steps = cfg.epochs * max(1, getattr(cfg.dataset, "samples", 0) // max(1, cfg.batch_size))
+    return 3 * 4 * params + 8 * steps + 16 * 1024

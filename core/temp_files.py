@@ -9,7 +9,8 @@ import signal
 import threading
 from collections.abc import Iterator
 
-_lock = threading.Lock()
+# Reentrant: the signal handler (remove_all) runs in the main thread, possibly while it holds the lock.
+_lock = threading.RLock()
 _open: set[str] = set()
 
 

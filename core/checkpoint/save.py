@@ -24,7 +24,8 @@ def atomic_torch_save(obj: Any, path: Any) -> None:
     """torch.save to a temporary file in the same folder, flush, fsync, then os.replace.
 
     On any failure the temporary file is removed and the file that was at `path` is untouched;
-    a killed save leaves at most a hidden `.NAME.*.tmp` beside it, never a half-written `path`.
+    a save stopped by SIGTERM (under core.temp_files.terminate_cleanly) or Ctrl+C leaves nothing, one killed
+    outright (SIGKILL, a power cut) at most a hidden `.NAME.*.tmp` beside it, never a half-written `path`.
     """
     atomic_write(path, lambda f: torch.save(obj, f))
 

@@ -129,7 +129,7 @@ def test_train_out_then_predict_uses_standardizer(tmp_path, capsys):
         (["train", "--config", "/no/such/run.json"], "cannot read config"),
         (["train", "--set", "device=cuda:3"], "device cuda:3"),
         (["train", "--out", "/no/such/dir/m.pt"], "does not exist"),
-        (["train", "--history", "/no/such/dir/h.csv"], "--history /no/such/dir/h.csv: the folder"),
+        (["train", "--history", "/no/such/dir/h.csv"], "cannot write /no/such/dir/h.csv: its folder /no/such/dir does not exist"),
         (["train", "--set", "dataset.name=csv", "--set", "dataset.path=/no/such.csv"], "such.csv"),
         (["inspect", "/no/such/model.pt"], "model.pt"),
         (["predict"], "required"),

@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # (the book prints them rounded), rank 0 saves the final weights.
 BOOK_DDP_SCRIPT = textwrap.dedent(
     """
+    import datetime
     import json
     import os
     import sys
@@ -61,7 +62,8 @@ BOOK_DDP_SCRIPT = textwrap.dedent(
 
 
     def ddp_setup(rank, world_size):
-        init_process_group(backend="gloo", rank=rank, world_size=world_size)
+        # Not in the book: a generous timeout, for a busy machine where the other rank starts late.
+        init_process_group(backend="gloo", rank=rank, world_size=world_size, timeout=datetime.timedelta(minutes=5))
 
 
     class ToyDataset(Dataset):
@@ -135,6 +137,11 @@ BOOK_DDP_SCRIPT = textwrap.dedent(
         # 2 runs in 11 on a busy 2-core machine). The numbers compared are all made before this line.
         torch.distributed.barrier()
         destroy_process_group()
+        # Not in the book: every rank leaves the same way, at once, without the interpreter's teardown, where
+        # the C++ destructors of gloo's and the store's threads could still abort a rank.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
     if __name__ == "__main__":
@@ -167,7 +174,7 @@ def book_ddp_run() -> tuple[list[float], list[float], dict[str, torch.Tensor]]:
     script.write_text(BOOK_DDP_SCRIPT)
     weights = folder / "model.pth"
     proc = subprocess.run(
-        torchrun(2, str(script), str(weights)), cwd=folder, env=child_env(), capture_output=True, text=True, timeout=120
+        torchrun(2, str(script), str(weights)), cwd=folder, env=child_env(), capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
