@@ -401,9 +401,10 @@ class Trainer:
 
     # --- using the model -----------------------------------------------------------------------
 
-    def predict(self, X: torch.Tensor, raw: bool = True) -> torch.Tensor:
-        """Logits (float32, cpu) for rows of features; `raw` rows are standardized first when the data was."""
-        return predict_logits(self.model, X, standardizer=self.data.standardizer if raw else None)
+    def predict(self, X: torch.Tensor, raw: bool = True, check_finite: bool = True) -> torch.Tensor:
+        """Logits (float32, cpu) for rows of features; `raw` rows are standardized first when the data was.
+        With `check_finite` an inf/NaN output raises core.predict.NonFiniteError (see predict_logits)."""
+        return predict_logits(self.model, X, standardizer=self.data.standardizer if raw else None, check_finite=check_finite)
 
     def state_dict_cpu(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}

@@ -216,7 +216,7 @@ def decision_regions(trainer: Trainer, grid: int | None = None, bounds=None) -> 
     ys = np.linspace(y0 - pad[1], y1 + pad[1], grid, dtype=np.float32)
     gx, gy = np.meshgrid(xs, ys)
     pts = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
-    probs = torch.softmax(trainer.predict(pts, raw=False).float(), dim=1)
+    probs = torch.softmax(trainer.predict(pts, raw=False, check_finite=False).float(), dim=1)  # a diverged run's NaNs are drawn blank
     conf, pred = probs.max(dim=1)
     return RegionSnapshot(
         step=trainer.steps,
@@ -281,7 +281,7 @@ def predict_split(trainer: Trainer, limit: int = MAX_TABLE_ROWS, cancel: threadi
         return None
     from core.predict import softmax_np
 
-    logits = trainer.predict(X, raw=False).numpy()
+    logits = trainer.predict(X, raw=False, check_finite=False).numpy()  # a diverged model's NaNs shown as they are
     _check(cancel)
     pred = logits.argmax(axis=1)
     true = y.cpu().numpy()

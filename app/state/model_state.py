@@ -282,7 +282,8 @@ class ModelState:
             return "No model yet: train one or open a model file."
         n_in = self.inputs()
         try:
-            row = np.asarray([parse_features(text, n_in)], dtype=np.float32)
+            # float64 first: a typed 1e39 is refused by name (core.predict) instead of becoming inf in a cast.
+            row = np.asarray([parse_features(text, n_in)], dtype=np.float64)
             logits = _predict_rows(row, t, w)
         except (ValueError, RuntimeError) as exc:
             return f"Cannot predict: {exc}"
