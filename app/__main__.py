@@ -90,7 +90,7 @@ class TorchLoader:
         finally:
             self.done.set()
         if self.error is None:
-            from app.run.controller import prepare_torch
+            from app.run.warmup import prepare_torch
 
             prepare_torch()
 

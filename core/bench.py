@@ -185,7 +185,7 @@ def run_bench(quick: bool = False, repeats: int = 3) -> int:
                 flush=True,
             )
     print("all losses identical to the book's loop" if all_same else "error: the engine's losses differ from the book's loop")
-    from core.cuda_graph import cuda_graph_bench_report
+    from core.cuda_graph_bench import cuda_graph_bench_report
 
     print(cuda_graph_bench_report(quick=quick), flush=True)
     csv_same = run_csv_bench(CSV_ROWS_QUICK if quick else CSV_ROWS, repeats)

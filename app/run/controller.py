@@ -3,56 +3,39 @@
 from __future__ import annotations
 
 import atexit
-import collections
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import TYPE_CHECKING
 
-import numpy as np
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
-from app.run import gc_guard
-from app.state.model_outputs import DataPoints, PredictionTable, RegionSnapshot, data_points, decision_regions, predict_split
+from app.run import gc_timer
+from app.run.feed import (
+    DRAIN_INTERVAL_MS,
+    GUI_SHARE,
+    MAX_DRAIN_INTERVAL_MS,
+    START_TURN_TIMEOUT_S,
+    Drained,
+    GuiFeed,
+    drain,
+)
+from app.run.process_run import ProcessRun
+from app.run.warmup import prepare_torch
+from app.state.model_outputs import RegionSnapshot, decision_regions
 from core.config import TrainConfig
 from core.errors import Cancelled
-from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
+from core.events import Callback, TrainResult
 from core.insight import InsightRecorder
 
-__all__ = ["RegionSnapshot", "decision_regions", "drain", "QtCallback", "TrainingController"]
+__all__ = ["Drained", "GuiFeed", "RegionSnapshot", "TrainingController", "decision_regions", "drain", "prepare_torch"]
 
 if TYPE_CHECKING:  # torch is imported where used: the window is built (and shown) before torch loads
     from core.training import Trainer
 
-# How often the GUI takes what the worker buffered: 20 times a second keeps the plot live
-# without the GUI thread competing with training for the interpreter.
-DRAIN_INTERVAL_MS = 50
-# The GUI thread and the training thread share one interpreter lock, and training waits while the
-# GUI takes its turn (see GUI_TURN_TIMEOUT_S), so the time the GUI spends updating and repainting is
-# time training loses. A turn draws the batch loss (and, a few times a second, what changes less) and
-# costs a few milliseconds; the next drain comes when the GUI's turns have used GUI_SHARE of the wall
-# time, but never less often than MAX_DRAIN_INTERVAL_MS: a curve that moves 10 times a second looks
-# live, one that moves once a second does not (when turns cost more than GUI_SHARE allows at that
-# rate, as in a big window on a slow machine, liveness wins and training gives up a little more).
-GUI_SHARE = 0.04
-MAX_DRAIN_INTERVAL_MS = 95  # a little over 10 updates a second
-# While the GUI thread updates and repaints, the training thread waits between two batches, for at
-# most this long a turn: the two share one interpreter lock, and taking turns every 5 ms doubled the
-# time of every GUI update (a whole-window repaint took 50-150 ms on a slow machine instead of
-# 25-70 ms). Past this, training goes on beside the GUI: a longer wait cost more throughput (0.84x
-# of headless against 0.92-0.94x, on a noisy 2-core machine) for little less latency.
-GUI_TURN_TIMEOUT_S = 0.02
-# The window repaints for a new run (cleared plots, new axes) before the worker starts building the
-# trainer; that first repaint costs more than a live update (20-40 ms on a slow machine, more the
-# first time in a process), and a worker that stopped waiting at GUI_TURN_TIMEOUT_S doubled it.
-START_TURN_TIMEOUT_S = 0.25
-# Decision regions are a grid of predictions made in the worker, and a repaint of the data plot: once
-# a second shows them change.
-REGION_INTERVAL_S = 1.0
 
 # Errors a person can fix from the settings; their message is shown as it is, without a type name.
 _USER_ERRORS = (ValueError, OSError)
@@ -94,164 +77,6 @@ class RunOutcome:
     done: threading.Event = field(default_factory=threading.Event)  # set last, by the worker thread
 
 
-@dataclass
-class Drained:
-    """What one drain of the buffer brought: batch losses as arrays, everything else as events in order."""
-
-    start: TrainStart | None
-    steps: np.ndarray  # int64, 1-based over the model's life
-    losses: np.ndarray  # float64
-    last_batch: BatchEnd | None
-    samples: int  # samples in this drain's batches
-    epochs: list[EpochEnd]
-    regions: RegionSnapshot | None
-    result: TrainResult | None
-    points: DataPoints | None = None  # the run's data, sampled for the scatter (sent once, at its start)
-    predictions: PredictionTable | None = None  # the model's predictions at the run's end
-    # Per batch, beside steps and losses: its epoch, its place in the epoch, its size and its time.
-    epoch_of: np.ndarray | None = None  # int32
-    batch_of: np.ndarray | None = None  # int32, 1-based
-    sizes: np.ndarray | None = None  # int32
-    elapsed: np.ndarray | None = None  # float64, seconds since the fit started
-    others: list = field(default_factory=list)  # anything else the worker sent, in order (insight, ...)
-
-
-class QtCallback(Callback):
-    """Buffers the trainer's events in a deque (thread-safe appends); the GUI drains it on a timer.
-
-    It never touches Qt: it runs in the worker thread, inside the training loop.
-    """
-
-    def __init__(self, regions: bool = False, gui_idle: threading.Event | None = None):
-        self.events: collections.deque = collections.deque()
-        self.trainer: Trainer | None = None
-        self._regions = regions
-        self._last_region = 0.0
-        self._bounds = None  # the data's 2-D bounds, taken once a run
-        # Cleared by the GUI thread while it updates and repaints; the loop waits for it between batches.
-        self.gui_idle = gui_idle if gui_idle is not None else threading.Event()
-        if gui_idle is None:
-            self.gui_idle.set()
-
-    def wait_for_gui(self, timeout: float | None = None) -> None:
-        # A GUI that has not ended its turn in time (GUI_TURN_TIMEOUT_S unless told) is busy elsewhere
-        # (or its event loop is not running): go on, and stop waiting for this turn.
-        if timeout is None:
-            timeout = GUI_TURN_TIMEOUT_S
-        if not self.gui_idle.is_set() and not self.gui_idle.wait(timeout):
-            self.gui_idle.set()
-
-    def on_train_start(self, info: TrainStart) -> None:
-        self.events.append(info)
-        if self.trainer is not None:
-            # Sampled here, in the worker: a split of millions of rows never reaches the GUI thread.
-            points = data_points(self.trainer.data, self.trainer.cfg.dataset)
-            self._bounds = points.bounds
-            self.events.append(points)
-        if self._regions:
-            self._push_regions(force=True)
-
-    def on_batch_end(self, event: BatchEnd) -> None:
-        self.events.append(event)
-        if not self.gui_idle.is_set():  # the check inline: this runs once per batch
-            self.wait_for_gui()
-
-    def on_epoch_end(self, event: EpochEnd) -> None:
-        self.events.append(event)
-        if self._regions:
-            self._push_regions()
-
-    def on_train_end(self, result: TrainResult) -> None:
-        if self._regions:
-            self._push_regions(force=True)
-        if self.trainer is not None and self._regions:
-            self.events.append(predict_split(self.trainer))
-        self.events.append(result)
-
-    def _push_regions(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.trainer is None or (not force and now - self._last_region < REGION_INTERVAL_S):
-            return
-        self._last_region = now
-        snap = decision_regions(self.trainer, bounds=self._bounds)
-        if snap is not None:
-            self.events.append(snap)
-
-
-def drain(events: collections.deque) -> Drained:
-    """Take everything buffered so far (only what was there when called, so a busy worker cannot starve the GUI)."""
-    n = len(events)
-    start = last_batch = result = regions = points = predictions = None
-    batches: list[BatchEnd] = []
-    epochs: list[EpochEnd] = []
-    others: list = []
-    pop = events.popleft
-    for _ in range(n):
-        ev = pop()
-        if type(ev) is BatchEnd:
-            batches.append(ev)
-        elif type(ev) is EpochEnd:
-            epochs.append(ev)
-        elif isinstance(ev, TrainStart):
-            start = ev
-        elif isinstance(ev, RegionSnapshot):
-            regions = ev
-        elif isinstance(ev, DataPoints):
-            points = ev
-        elif isinstance(ev, PredictionTable):
-            predictions = ev
-        elif isinstance(ev, TrainResult):
-            result = ev
-        else:
-            others.append(ev)
-    last_batch = batches[-1] if batches else None
-    # Columns of the batch events, one attribute at a time (map with attrgetter runs in C).
-    epoch_of, batch_of, steps, losses, sizes, elapsed = (
-        list(map(attrgetter(name), batches)) for name in ("epoch", "batch", "step", "loss", "batch_size", "elapsed"))
-    sizes_arr = np.asarray(sizes, dtype=np.int32)
-    return Drained(
-        start=start,
-        steps=np.asarray(steps, dtype=np.int64),
-        losses=np.asarray(losses, dtype=np.float64),
-        last_batch=last_batch,
-        samples=int(sizes_arr.sum()),
-        epochs=epochs,
-        regions=regions,
-        result=result,
-        points=points,
-        predictions=predictions,
-        epoch_of=np.asarray(epoch_of, dtype=np.int32),
-        batch_of=np.asarray(batch_of, dtype=np.int32),
-        sizes=sizes_arr,
-        elapsed=np.asarray(elapsed, dtype=np.float64),
-        others=others,
-    )
-
-
-_prepared = False
-_prepare_lock = threading.Lock()
-
-
-def prepare_torch() -> None:
-    """Pay torch's one-time lazy import off the GUI thread, without garbage-collection pauses.
-
-    The first optimizer step in a process imports torch._dynamo (1 to 1.5 s; torch's
-    `_use_grad_for_differentiable` does it unconditionally). The collections that import triggered
-    froze the GUI thread for up to 160 ms (a full collection walks every object torch, Qt and
-    pyqtgraph made), so it runs with the collector off, and then everything alive is frozen into
-    the permanent generation so later full collections stay short. A few of torch's module bodies
-    still hold the interpreter lock for 50 to 135 ms each; the app runs this right after start-up
-    (see app.__main__) so that a run started later does not meet them.
-    """
-    global _prepared
-    with _prepare_lock:
-        if _prepared:
-            return
-        with gc_guard.suspended():
-            import torch._dynamo  # noqa: F401
-        _prepared = True
-
-
 class TrainingWorker(QObject):
     """Builds the trainer (it loads the data, which can fail) and runs `fit` in the worker thread.
 
@@ -283,14 +108,14 @@ class TrainingWorker(QObject):
         out = self.outcome
         try:
             for cb in self._callbacks:
-                if isinstance(cb, QtCallback):
+                if isinstance(cb, GuiFeed):
                     # The window's own start-of-run repaint first, then the heavy set-up.
                     cb.wait_for_gui(START_TURN_TIMEOUT_S)
             prepare_torch()
             trainer = self._make_trainer(self._callbacks)
             out.trainer = trainer
             for cb in self._callbacks:
-                if isinstance(cb, (QtCallback, InsightRecorder)):
+                if isinstance(cb, (GuiFeed, InsightRecorder)):
                     cb.trainer = trainer
             out.result = trainer.fit(self._stop, self._pause)
         except Cancelled:  # stopped (or the window closed) while the data was being made
@@ -335,7 +160,7 @@ class TrainingController(QObject):
         self.pause_event = threading.Event()
         self._thread: QThread | None = None
         self._worker: TrainingWorker | None = None
-        self._callback: QtCallback | None = None
+        self._callback: GuiFeed | None = None
         self._outcome = RunOutcome()
         self.trainer: Trainer | None = None  # the last run's trainer (None if it could not be built)
         self.result: TrainResult | None = None
@@ -368,8 +193,6 @@ class TrainingController(QObject):
         """Train `cfg` as torchrun with `processes` processes (DDP) in a child process group
         (app.run.process_run); its events arrive through this controller's signals like a thread's. After the
         run, `model_path` is the model rank 0 saved (None when it was stopped or failed)."""
-        from app.run.process_run import ProcessRun  # it imports this module
-
         if self.is_running():
             raise RuntimeError("a training run is already going")
         run = ProcessRun(cfg, processes, parent=self)
@@ -414,7 +237,7 @@ class TrainingController(QObject):
         self.result = None
         self._outcome = RunOutcome()
         self._gui_idle.clear()  # the window repaints for the new run before the worker starts its set-up
-        self._callback = QtCallback(regions=regions, gui_idle=self._gui_idle)
+        self._callback = GuiFeed(regions=regions, gui_idle=self._gui_idle)
         callbacks = [self._callback, *self.extra_callbacks]
         if regions:
             # Inside the layers: stats, unit pictures and a collapse diagnosis, into the same buffer. First,
@@ -429,7 +252,7 @@ class TrainingController(QObject):
         worker.finished.connect(thread.quit)
         self._thread, self._worker = thread, worker
         _LIVE_RUNS[id(self)] = (thread, worker, self.stop_event)
-        gc_guard.hold()  # no collection on the training thread (see app.run.gc_guard)
+        gc_timer.hold()  # no collection on the training thread (see app.run.gc_guard)
         self._gui_cpu, self._gui_cost = time.thread_time(), 0.0
         self._timer.setInterval(DRAIN_INTERVAL_MS)
         self._timer.start()
@@ -485,7 +308,7 @@ class TrainingController(QObject):
         self._gui_idle.set()
         _LIVE_RUNS.pop(id(self), None)
         self._timer.stop()
-        gc_guard.release()
+        gc_timer.release()
         worker.report()  # finished() -> thread.quit()
         thread.quit()
         thread.wait()  # releases the GIL; the thread only has to leave its event loop

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 # How often the GUI thread looks whether a generation is due. The young generation fills up within
 # milliseconds during a run, but what a young collection finds is small; a 4th of a second keeps
@@ -33,7 +33,8 @@ _lock = threading.RLock()
 _holds = 0
 _suspended = 0
 _was_enabled = True  # automatic collection before the first hold or suspension
-_timer = None  # the QTimer, made in the GUI thread on the first hold
+_start: Callable[[], None] | None = None  # starts collect_due on a GUI-thread timer (set_scheduler)
+_stop: Callable[[], None] | None = None
 _collections = 0  # collections this module ran, for tests and app.devtools.perf
 
 
@@ -71,8 +72,8 @@ def release() -> None:
         _holds -= 1
         if _holds:
             return
-        if _timer is not None:
-            _timer.stop()
+        if _stop is not None:
+            _stop()
     if not _suspended:
         collect_due(full=True)
     with _lock:
@@ -128,19 +129,15 @@ def collections_run() -> int:
     return _collections
 
 
-def _ensure_timer() -> None:
-    global _timer
-    if _timer is not None:
-        if not _timer.isActive():
-            _timer.start()
-        return
-    from PySide6.QtCore import QCoreApplication, QTimer
+def set_scheduler(start: Callable[[], None], stop: Callable[[], None]) -> None:
+    """How the GUI thread's periodic collect_due is started and stopped (app.run.gc_timer gives a QTimer's);
+    this module stays Qt-free, so that Qt-free code (app.state) may suspend collection too."""
+    global _start, _stop
+    _start, _stop = start, stop
+    if _holds:
+        _start()
 
-    app = QCoreApplication.instance()
-    if app is None:  # no event loop to collect from: a plain hold (tests of Qt-free code)
-        return
-    _timer = QTimer(app)
-    _timer.setObjectName("gcGuardTimer")
-    _timer.setInterval(INTERVAL_MS)
-    _timer.timeout.connect(collect_due)
-    _timer.start()
+
+def _ensure_timer() -> None:
+    if _start is not None:
+        _start()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from app.run.controller import DRAIN_INTERVAL_MS, drain
+from app.run.feed import DRAIN_INTERVAL_MS, drain
 from core.config import TrainConfig
 from core.distributed import event_from_json
 from core.events import TrainResult

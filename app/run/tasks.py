@@ -17,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
-from app.run import gc_guard
+from app.run import gc_timer
 from core.errors import Cancelled
 
 # How often the GUI looks for finished tasks: a person does not notice 15 ms.
@@ -152,7 +152,7 @@ class TaskRunner(QObject):
             return task
         self._tasks.append(task)
         _LIVE.add(task)
-        gc_guard.hold()  # no collection on the task's thread (see app.run.gc_guard); released when it ends
+        gc_timer.hold()  # no collection on the task's thread (see app.run.gc_guard); released when it ends
         task.thread.start()
         self._timer.start()
         if not self._busy and not self._busy_timer.isActive():
@@ -197,7 +197,7 @@ class TaskRunner(QObject):
             t.thread.join(timeout)
             if not t.thread.is_alive():  # one still going stays referenced here until it ends (see _Outcome)
                 _LIVE.discard(t)
-                gc_guard.release()  # a thread still going keeps its hold: it may still allocate
+                gc_timer.release()  # a thread still going keeps its hold: it may still allocate
 
     def _poll(self) -> None:
         now = time.monotonic()
@@ -206,13 +206,13 @@ class TaskRunner(QObject):
         for task in [t for t in self._abandoned if t.done.is_set()]:
             self._abandoned.remove(task)
             _LIVE.discard(task)
-            gc_guard.release()
+            gc_timer.release()
         finished = [t for t in self._tasks if t.done.is_set()]
         for task in finished:
             self._tasks.remove(task)
             _LIVE.discard(task)
             task.thread.join()
-            gc_guard.release()
+            gc_timer.release()
             self._report(task)
         if not self._tasks and not self._abandoned:
             self._timer.stop()

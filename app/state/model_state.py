@@ -88,7 +88,7 @@ class Opened:
 def bind(weights: FileWeights, cfg: TrainConfig, cancel: threading.Event | None = None,
          data: DataSplit | None = None) -> Bound:
     """A trainer holding the file's weights on cfg's data (built once), or the reason it does not fit."""
-    from app.run.controller import prepare_torch
+    from app.run.warmup import prepare_torch
     from core.data import load_dataset
     from core.training import Trainer
 

@@ -18,9 +18,10 @@ from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
 from app.panels.config_panel import ConfigPanel
-from app.run import gc_guard
-from app.run.controller import Drained, TrainingController, prepare_torch
+from app.run import gc_timer
+from app.run.controller import Drained, TrainingController
 from app.run.tasks import TaskRunner
+from app.run.warmup import prepare_torch
 from app.state.model_outputs import DataPoints, ModelViews
 from app.state.model_state import ModelState
 from app.window import layout as window_layout
@@ -85,7 +86,7 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, InsightViews, QMa
         super().__init__(parent)
         # While the window lives, Python's collector runs on this (the GUI) thread only: a collection on
         # the training thread destroyed dropped menus there and deadlocked with this thread (app.run.gc_guard).
-        gc_guard.hold()
+        gc_timer.hold()
         self._gc_held = True
         self.setObjectName("mainWindow")
         self.settings = make_settings(settings)
@@ -578,7 +579,7 @@ class MainWindow(FileActions, ViewSync, ProcessRuns, RunViews, InsightViews, QMa
         self.appendix.shutdown()
         if self._gc_held:
             self._gc_held = False
-            gc_guard.release()
+            gc_timer.release()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if self.model.dirty and not self._closing and not self.confirm_discard("Quit and drop the trained, unsaved model?"):

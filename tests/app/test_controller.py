@@ -7,15 +7,15 @@ import time
 
 import numpy as np
 
-import app.run.controller as controller_module
-from app.run.controller import QtCallback, RegionSnapshot, TrainingController, decision_regions, drain
+import app.run.feed as feed_module
+from app.run.controller import GuiFeed, RegionSnapshot, TrainingController, decision_regions, drain
 from core.config import DatasetConfig, TrainConfig
 from core.events import BatchEnd, EpochEnd, TrainResult, TrainStart
 from core.training import Trainer
 
 
 def test_callback_and_drain_keep_every_loss_in_order_without_qt():
-    cb = QtCallback(regions=True)
+    cb = GuiFeed(regions=True)
     trainer = Trainer(TrainConfig(), [cb])
     cb.trainer = trainer
     trainer.fit()
@@ -32,9 +32,9 @@ def test_callback_and_drain_keep_every_loss_in_order_without_qt():
 
 
 def test_the_training_thread_waits_while_the_gui_takes_its_turn(monkeypatch):
-    monkeypatch.setattr(controller_module, "GUI_TURN_TIMEOUT_S", 10.0)
+    monkeypatch.setattr(feed_module, "GUI_TURN_TIMEOUT_S", 10.0)
     gate = threading.Event()  # cleared: the GUI is updating and painting
-    cb = QtCallback(gui_idle=gate)
+    cb = GuiFeed(gui_idle=gate)
     done = threading.Event()
     worker = threading.Thread(target=lambda: (cb.on_batch_end(BatchEnd(1, 1, 1, 0.5, 2, 3, 0.1)), done.set()))
     worker.start()
@@ -46,8 +46,8 @@ def test_the_training_thread_waits_while_the_gui_takes_its_turn(monkeypatch):
 
 
 def test_a_gui_turn_that_does_not_end_delays_the_loop_once(monkeypatch):
-    monkeypatch.setattr(controller_module, "GUI_TURN_TIMEOUT_S", 0.05)
-    cb = QtCallback(gui_idle=threading.Event())  # never set by anyone
+    monkeypatch.setattr(feed_module, "GUI_TURN_TIMEOUT_S", 0.05)
+    cb = GuiFeed(gui_idle=threading.Event())  # never set by anyone
     t0 = time.perf_counter()
     for step in range(1, 41):
         cb.on_batch_end(BatchEnd(1, step, step, 0.5, 2, 40, 0.1))
@@ -56,7 +56,7 @@ def test_a_gui_turn_that_does_not_end_delays_the_loop_once(monkeypatch):
 
 
 def test_drain_takes_only_what_was_there():
-    cb = QtCallback()
+    cb = GuiFeed()
     for step in range(1, 4):
         cb.on_batch_end(BatchEnd(1, step, step, 0.5, 2, 3, 0.1))
     d = drain(cb.events)

@@ -151,7 +151,7 @@ def test_prepare_torch_freezes_and_is_idempotent():
     import gc
     import sys
 
-    from app.run.controller import prepare_torch
+    from app.run.warmup import prepare_torch
 
     prepare_torch()
     prepare_torch()

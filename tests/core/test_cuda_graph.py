@@ -20,12 +20,11 @@ from core.cuda_graph import (
     ENV,
     CudaGraphBackend,
     GraphedStep,
-    cuda_graph_bench,
-    cuda_graph_bench_report,
     graph_backend,
     graphs_enabled_by_env,
     set_capturable,
 )
+from core.cuda_graph_bench import cuda_graph_bench, cuda_graph_bench_report
 from core.events import Callback
 from core.training import Trainer
 
