@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from core.csv_labels import class_names, distinct_classes, label_codes as class_codes
+from core.csv_labels import class_names, distinct_classes
+from core.csv_labels import label_codes as class_codes
 from core.errors import DataError, PathError
-from core.memory import MemoryInfo, read_memory  # noqa: F401 (MemoryInfo: the tests' stand-in for the OS)
+from core.memory import read_memory
 from core.paths import open_read, shown
 
 # Beyond this, reading takes minutes (about 40 MB/s on one core here) and a sample of the rows does as well.
@@ -80,6 +81,8 @@ def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
                     f"header names at most {MAX_CSV_COLUMNS:,} columns, one line of column names"
                 )
             sample += probe.read(1 << 16)
+            if b"\x00" in sample[:8192]:
+                raise DataError(f"{where} looks like a binary file, not CSV text")
             problem = csv_memory_problem(where, size, sample)
             if problem:
                 raise DataError(problem)
