@@ -61,8 +61,8 @@ def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
     """
     if path is None or str(path) == "":
         raise DataError("the csv data set needs a path to a .csv file")
-    where = shown(os.fspath(path))  # the name in messages; `name` is what is opened
     name = os.fspath(path)
+    where = shown(name)  # the name in messages, cut when absurdly long
     try:
         probe, size = open_read(name)
     except PathError as exc:
@@ -77,8 +77,8 @@ def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
                 raise DataError(f"{where} looks like a binary file, not CSV text")
             if len(sample) > MAX_LINE_CHARS and not sample.endswith(b"\n"):
                 raise DataError(
-                    f"{where}: its first line is over {MAX_LINE_CHARS // 2**20} MB long without a line break: the "
-                    f"header names at most {MAX_CSV_COLUMNS:,} columns, one line of column names"
+                    f"{where}: its first line is over {MAX_LINE_CHARS // 2**20} MB long without a line break; the "
+                    f"header is one line naming at most {MAX_CSV_COLUMNS:,} columns"
                 )
             sample += probe.read(1 << 16)
             if b"\x00" in sample[:8192]:
@@ -98,7 +98,7 @@ def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
             raise DataError(f"{where}: cannot read it ({exc.strerror or exc})") from None
 
 
-def _path_words(where: str, reason: str) -> str:
+def _path_words(where: str, reason: str) -> str:  # core.paths' reason in this reader's words
     if reason == "there is no such file":
         return f"{where}: no such file"
     if reason.startswith("it is a folder"):
@@ -159,8 +159,7 @@ class _Header:
 
 
 def _bounded_lines(f, where: str, before: int = 0):
-    """The lines of `f`, refusing (DataError) one over MAX_LINE_CHARS before it is read whole; `before`
-    lines were read already."""
+    """The lines of `f` (`before` lines read already); one over MAX_LINE_CHARS is refused before it is read whole."""
     row = before
     while True:
         line = f.readline(MAX_LINE_CHARS + 1)
