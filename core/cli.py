@@ -8,7 +8,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from core.atomic import atomic_write_text
 from core.cli_output import (  # re-exported: the CLI's tests reach them here
@@ -207,14 +206,9 @@ def _train(args) -> int:
 def _load_config(args) -> TrainConfig:
     cfg = TrainConfig()
     if args.config:
-        try:
-            text = Path(args.config).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"cannot read config {args.config}: {getattr(exc, 'strerror', None) or exc}") from None
-        try:
-            cfg = TrainConfig.from_json(text)
-        except ConfigError as exc:
-            raise CliError(f"{args.config}: {exc}") from None
+        from core.config import read_config_file
+
+        cfg = read_config_file(args.config)  # its ConfigError names the file
     return apply_overrides(cfg, args.sets) if args.sets else cfg.validate()
 
 

@@ -13,18 +13,30 @@ from __future__ import annotations
 
 import array
 import csv
+import io
 import os
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import numpy as np
 
-from core.errors import DataError
+from core.csv_labels import class_names, distinct_classes
+from core.csv_labels import label_codes as class_codes
+from core.errors import DataError, PathError
 from core.memory import read_memory
+from core.paths import open_read, shown
 
 # Beyond this, reading takes minutes (about 40 MB/s on one core here) and a sample of the rows does as well.
 MAX_CSV_BYTES = 16 * 2**30
+# An MLP on more raw columns than this is not what the app teaches (its first layer alone would hold
+# millions of weights per 30 units); wider tables want features chosen or reduced first.
+MAX_CSV_COLUMNS = 100_000
+# A line holding that many numbers at full precision (25 characters and a separator each) is 2.6 million
+# characters; a longer one is not a row of such a table. Lines are read at most this long, so one line
+# of a gigabyte (no line break anywhere) is refused from its first megabytes, not parsed whole.
+MAX_LINE_CHARS = 4 * 2**20
+# The network computes in float32: a value beyond its range becomes inf and the loss nan.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # More labels than this means the label column is almost surely a measurement, not a class.
 MAX_CSV_CLASSES = 1000
 # Memory per number in the file: the float64 table read here (8 bytes) and, while load_dataset splits
@@ -36,8 +48,6 @@ _SURELY_FITS = 64 * 2**20
 _MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 # Lines that both readers skip; any other line reaches numpy, which yields a row or fails.
 _EMPTY_LINES = frozenset({"\n", "\r\n", "\r"})
-# Paths np.loadtxt would open as compressed files (and URLs, checked apart): numpy gets lines from us instead.
-_ARCHIVES = frozenset({".gz", ".bz2", ".xz", ".lzma", ".zst", ".zip"})
 _BLOCK_VALUES = 1 << 16  # numbers moved per step when the label column is cut out of the table
 
 
@@ -51,36 +61,62 @@ def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
     """
     if path is None or str(path) == "":
         raise DataError("the csv data set needs a path to a .csv file")
-    where = os.fspath(path)
+    name = os.fspath(path)
+    where = shown(name)  # the name in messages, cut when absurdly long
     try:
-        size = os.stat(where).st_size
-    except FileNotFoundError:
-        raise DataError(f"{where}: no such file") from None
-    except OSError as exc:
-        raise DataError(f"{where}: cannot read it ({exc.strerror or exc})") from None
-    if os.path.isdir(where):
-        raise DataError(f"{where} is a folder, not a CSV file")
-    if size > MAX_CSV_BYTES:
-        raise DataError(f"{where} is {_size(size)}; CSV files over {_size(MAX_CSV_BYTES)} are refused: use a sample of its rows")
+        probe, size = open_read(name)
+    except PathError as exc:
+        raise DataError(_path_words(where, exc.reason)) from None
+    with probe:
+        if size > MAX_CSV_BYTES:
+            raise DataError(f"{where} is {_size(size)}; CSV files over {_size(MAX_CSV_BYTES)} are refused: use a sample of its rows")
+        try:
+            # The whole first line (bounded) and what follows it: the estimate below needs both.
+            sample = probe.readline(MAX_LINE_CHARS + 1)
+            if b"\x00" in sample[:8192]:  # text never holds NUL bytes; a model file or an image does
+                raise DataError(f"{where} looks like a binary file, not CSV text")
+            if len(sample) > MAX_LINE_CHARS and not sample.endswith(b"\n"):
+                raise DataError(
+                    f"{where}: its first line is over {MAX_LINE_CHARS // 2**20} MB long without a line break; the "
+                    f"header is one line naming at most {MAX_CSV_COLUMNS:,} columns"
+                )
+            sample += probe.read(1 << 16)
+            if b"\x00" in sample[:8192]:
+                raise DataError(f"{where} looks like a binary file, not CSV text")
+            problem = csv_memory_problem(where, size, sample)
+            if problem:
+                raise DataError(problem)
+            with _text(name, where) as f:
+                got = _read_fast(f, name, where, _read_header(f, where, label_column))
+            if got is None:  # something numpy's reader does not take as the csv module would: the careful reader says what
+                with _text(name, where) as f:
+                    got = _read_careful(f, where, label_column)
+            return got
+        except UnicodeDecodeError:
+            raise DataError(f"{where} is not UTF-8 text; save it as CSV UTF-8") from None
+        except OSError as exc:
+            raise DataError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+
+
+def _path_words(where: str, reason: str) -> str:  # core.paths' reason in this reader's words
+    if reason == "there is no such file":
+        return f"{where}: no such file"
+    if reason.startswith("it is a folder"):
+        return f"{where} is a folder, not a CSV file"
+    if reason.startswith("it is "):
+        return f"{where} {reason[3:]}"  # "... is a named pipe (FIFO), not a regular file"
+    return f"{where}: cannot read it ({reason})"
+
+
+def _text(name: str, where: str, newline: str | None = ""):
+    """The file as text through core.paths (a FIFO swapped in since the first look is refused, not waited on).
+    utf-8-sig: spreadsheet programs often start a UTF-8 CSV with a byte-order mark. The path itself never
+    reaches numpy, which would open a .gz name or a URL as such."""
     try:
-        with open(where, "rb") as probe:
-            sample = probe.read(1 << 16)
-        if b"\x00" in sample[:8192]:  # text never holds NUL bytes; a model file or an image does
-            raise DataError(f"{where} looks like a binary file, not CSV text")
-        problem = csv_memory_problem(where, size, sample)
-        if problem:
-            raise DataError(problem)
-        # utf-8-sig: spreadsheet programs often start a UTF-8 CSV with a byte-order mark.
-        with open(where, encoding="utf-8-sig", newline="") as f:
-            got = _read_fast(f, where, _read_header(f, where, label_column))
-        if got is None:  # something numpy's reader does not take as the csv module would: the careful reader says what
-            with open(where, encoding="utf-8-sig", newline="") as f:
-                got = _read_careful(f, where, label_column)
-        return got
-    except UnicodeDecodeError:
-        raise DataError(f"{where} is not UTF-8 text; save it as CSV UTF-8") from None
-    except OSError as exc:
-        raise DataError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+        f, _ = open_read(name)
+    except PathError as exc:
+        raise DataError(_path_words(where, exc.reason)) from None
+    return io.TextIOWrapper(f, encoding="utf-8-sig", newline=newline)
 
 
 def csv_memory_problem(where: str, size: int, sample: bytes, memory=None) -> str | None:
@@ -122,21 +158,42 @@ class _Header:
     row: int  # the header's row number: blank lines before it count
 
 
+def _bounded_lines(f, where: str, before: int = 0):
+    """The lines of `f` (`before` lines read already); one over MAX_LINE_CHARS is refused before it is read whole."""
+    row = before
+    while True:
+        line = f.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        row += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise DataError(
+                f"{where}: row {row} is longer than {MAX_LINE_CHARS:,} characters: no row of a table of at most "
+                f"{MAX_CSV_COLUMNS:,} numeric columns is; is a line break missing?"
+            )
+        yield line
+
+
 def _read_header(f, where: str, label_column: str | None) -> _Header:
-    first_line = f.readline()
+    first_line = f.readline(MAX_LINE_CHARS + 1)
     delimiter = ","
     if "," not in first_line:
         # A header without commas but with semicolons or tabs: a European or TSV export.
         delimiter = next((d for d in (";", "\t") if d in first_line), ",")
     f.seek(0)
     # utf-8-sig only drops the byte-order mark at the very start of decoding; seek(0) restarts it.
-    reader = csv.reader(f, delimiter=delimiter)
+    reader = csv.reader(_bounded_lines(f, where), delimiter=delimiter)
     try:
         header = next((row for row in reader if row), None)
     except csv.Error as exc:
         raise DataError(f"{where}: row 1 is not valid CSV ({exc})") from None  # as before: no row counted yet
     if header is None:
         raise DataError(f"{where} is empty: it needs a header row of column names and rows of data")
+    if len(header) > MAX_CSV_COLUMNS:
+        raise DataError(
+            f"{where}: the header has {len(header):,} columns; at most {MAX_CSV_COLUMNS:,} are allowed "
+            "(choose or reduce the features first)"
+        )
     columns = [name.strip() for name in header]
     _check_header(columns, where)
     if label_column is None:
@@ -204,7 +261,7 @@ class _LabelCodes(dict):
             raise _NotPlain(cell)
         if len(self.labels) >= self._check_at:
             # Many spellings (" 1", "01", "1") can make one class: refuse only when the classes are too many.
-            if len(_distinct_classes(self.labels)) > MAX_CSV_CLASSES:
+            if len(distinct_classes(self.labels)) > MAX_CSV_CLASSES:
                 raise _NotPlain(cell)  # the careful reader counts them all for its message
             self._check_at *= 2
         code = self[cell] = len(self.labels)
@@ -212,24 +269,26 @@ class _LabelCodes(dict):
         return code
 
 
-def _read_fast(f, where: str, head: _Header):
+def _read_fast(f, name: str, where: str, head: _Header):
     """np.loadtxt on the rows after the header; None where its result could differ from the careful reader's."""
     labels = _LabelCodes()
     try:
-        first = next((line for line in f if line not in _EMPTY_LINES), None)
+        lines = _bounded_lines(f, where, head.row)
+        first = next((line for line in lines if line not in _EMPTY_LINES), None)
         if first is None:
             return None  # no rows of data: the careful reader says so
-        if os.path.splitext(where)[1].lower() in _ARCHIVES or "://" in where:
-            source, skip = chain((first,), f), 0  # numpy would open these as archives or URLs
-        else:
-            # Its own reading of the path, in large chunks: 5% faster than lines from a Python file.
-            source, skip = where, head.row
-        # comments=None, quotechar=None: every character is data, as in the csv module without quotes.
-        table = np.loadtxt(
-            source, dtype=np.float64, delimiter=head.delimiter, comments=None, quotechar=None, ndmin=2,
-            skiprows=skip, encoding="utf-8-sig", converters={head.label_index: labels.__getitem__},
-        )
-    except MemoryError:
+        with _text(name, where, newline=None) as handle:  # universal newlines, as numpy opens a path
+            # numpy reads a path it opens itself in large chunks, 5-13% faster than a file object's lines.
+            # The handle's own path (Linux) is the regular file checked, whatever the name points to now,
+            # and never opened as an archive (a .gz name) or a URL; elsewhere numpy gets the lines.
+            own = f"/proc/self/fd/{handle.fileno()}"
+            source = own if os.path.exists(own) else handle
+            # comments=None, quotechar=None: every character is data, as in the csv module without quotes.
+            table = np.loadtxt(
+                source, dtype=np.float64, delimiter=head.delimiter, comments=None, quotechar=None, ndmin=2,
+                skiprows=head.row, encoding="utf-8-sig", converters={head.label_index: labels.__getitem__},
+            )
+    except (MemoryError, DataError):
         raise
     except Exception:  # a bad value, a ragged row, a label of _NotPlain, text that is not UTF-8, whatever else
         return None  # numpy stumbles on: the careful reader reads the file and says what is wrong, if anything
@@ -238,7 +297,7 @@ def _read_fast(f, where: str, head: _Header):
         return None
     cells = table[:, head.label_index].astype(np.intp)  # each row's label, as the number _LabelCodes gave its cell
     if not _cut_column(table, head.label_index):
-        return None  # nan or inf: the careful reader names the row and column
+        return None  # nan, inf or beyond float32: the careful reader names the row and column
     try:
         table.resize((n, k - 1))  # in place: gives the label column's memory back when nothing else holds the table
         X = table
@@ -246,13 +305,13 @@ def _read_fast(f, where: str, head: _Header):
         X = table.reshape(-1)[: n * (k - 1)].reshape(n, k - 1)
     # A cell longer than csv.field_size_limit() (128 KiB) in a feature column is left to numpy: only a
     # number with over 131,000 digits is read here that the csv module would refuse.
-    y = _label_codes(labels.labels, where, head.columns[head.label_index])[cells]
-    return X, y, tuple(head.columns[i] for i in head.feature_index), _class_names(labels.labels)
+    y = class_codes(labels.labels, where, head.columns[head.label_index], MAX_CSV_CLASSES)[cells]
+    return X, y, tuple(head.columns[i] for i in head.feature_index), class_names(labels.labels)
 
 
 def _cut_column(table: np.ndarray, drop: int) -> bool:
     """Move `table`'s values, less its column `drop`, to the front of its memory, row after row; False
-    (and the table spoilt) where a value left is not finite."""
+    (and the table spoilt) where a value left is not finite in float32."""
     n, k = table.shape
     f = k - 1
     flat = table.reshape(-1)
@@ -260,46 +319,11 @@ def _cut_column(table: np.ndarray, drop: int) -> bool:
     for a in range(0, n, step):
         b = min(n, a + step)
         block = np.delete(table[a:b], drop, axis=1)
-        if not np.isfinite(block).all():
+        if not (np.abs(block) <= _FLOAT32_MAX).all():  # False for nan too
             return False
         # Rows a.. are in `block` already, and rows b.. start at b*k >= b*f: nothing unread is written over.
         flat[a * f : b * f] = block.reshape(-1)
     return True
-
-
-# --- labels to classes ----------------------------------------------------------------------------
-
-
-def _distinct_classes(labels: list[str]) -> list:
-    numbers = _whole_numbers(labels)
-    return sorted(set(numbers if numbers is not None else labels))
-
-
-def _whole_numbers(labels: list[str]) -> list[int] | None:
-    try:
-        return [int(label) for label in labels]
-    except ValueError:
-        return None
-
-
-def _class_names(labels: list[str]) -> tuple[str, ...]:
-    return tuple(str(v) for v in _distinct_classes(labels))
-
-
-def _label_codes(labels: list[str], where: str, column: str) -> np.ndarray:
-    """For each label (one per distinct cell), the code of its class; raises DataError for too few or too many classes."""
-    numbers = _whole_numbers(labels)
-    keys: list[Any] = numbers if numbers is not None else labels
-    distinct = sorted(set(keys))
-    if len(distinct) < 2:
-        raise DataError(f"{where}: the label column {column!r} holds only one class ({str(distinct[0])!r}); it needs at least two")
-    if len(distinct) > MAX_CSV_CLASSES:
-        raise DataError(
-            f"{where}: the label column {column!r} holds {len(distinct)} different values; "
-            f"at most {MAX_CSV_CLASSES} classes are allowed; is it really the class label?"
-        )
-    code = {v: i for i, v in enumerate(distinct)}
-    return np.array([code[v] for v in keys], dtype=np.int64)
 
 
 # --- the csv module's reader ------------------------------------------------------------------------
@@ -342,16 +366,21 @@ def _read_careful(f, where: str, label_column: str | None):
         raise DataError(f"{where} has a header (row {head.row}) but no rows of data")
     feature_names = tuple(columns[i] for i in feature_index)
     X = np.frombuffer(values, dtype=np.float64).reshape(len(lines), len(feature_index))  # in the array's memory: no copy
-    bad = ~np.isfinite(X)
+    bad = ~(np.abs(X) <= _FLOAT32_MAX)
     if bad.any():
         r, c = (int(v) for v in np.argwhere(bad)[0])
         column = feature_names[c]
         if np.isnan(X[r, c]):
             raise DataError(f"{where}: row {lines[r]}, column {column!r} has a missing value (nan); fill or drop that row")
-        raise DataError(f"{where}: row {lines[r]}, column {column!r}: {X[r, c]} is not a finite number")
+        if np.isinf(X[r, c]):
+            raise DataError(f"{where}: row {lines[r]}, column {column!r}: {X[r, c]} is not a finite number")
+        raise DataError(
+            f"{where}: row {lines[r]}, column {column!r}: {X[r, c]:g} is beyond the float32 numbers the network "
+            f"computes with (at most about {_FLOAT32_MAX:.3g} in size); rescale that column"
+        )
     distinct = list(codes)
-    y = _label_codes(distinct, where, columns[label_index])[np.frombuffer(label_codes, dtype=np.int64)]
-    return X, y, feature_names, _class_names(distinct)
+    y = class_codes(distinct, where, columns[label_index], MAX_CSV_CLASSES)[np.frombuffer(label_codes, dtype=np.int64)]
+    return X, y, feature_names, class_names(distinct)
 
 
 def _raise_bad_cell(row: list[str], feature_index: list[int], columns: list[str], line: int, where: str, delimiter: str):

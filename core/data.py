@@ -8,7 +8,6 @@ import math
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ from torch.utils.data import Dataset
 from core.config import DatasetConfig
 from core.csv_reader import read_csv  # CSV files: numpy's reader, the csv module for exact messages
 from core.errors import Cancelled, DataError
+from core.standardizer import Standardizer  # noqa: F401 (re-exported: model files and predict import it from here)
 
 # Generated blobs keep this spread even at noise 0, so each class is a cloud, not a single point.
 _BLOB_STD = 0.25
@@ -40,64 +40,6 @@ class ToyDataset(Dataset):
 
     def __len__(self) -> int:
         return self.features.shape[0]
-
-
-@dataclass(frozen=True)
-class Standardizer:
-    """Per-feature z-scoring with statistics from the training split; stored in model files so predict can apply it."""
-
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    @classmethod
-    def fit(cls, X: torch.Tensor) -> Standardizer:
-        """Mean and (population) std of each column of `X`; a constant column gets std 1 so it maps to 0."""
-        if X.dim() != 2 or X.shape[0] == 0:
-            raise DataError(f"cannot fit a standardizer to data of shape {tuple(X.shape)}: it needs at least one row of features")
-        x64 = X.detach().to("cpu", torch.float64)
-        mean = x64.mean(dim=0)
-        std = x64.std(dim=0, unbiased=False)
-        std = torch.where(std > 0, std, torch.ones_like(std))
-        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
-            raise DataError("cannot standardize: the features hold values too large for their mean and spread to be finite")
-        return cls(tuple(float(v) for v in mean), tuple(float(v) for v in std))
-
-    def apply(self, X: torch.Tensor) -> torch.Tensor:
-        """(X - mean) / std as a float32 tensor on X's device."""
-        if X.dim() != 2 or X.shape[1] != len(self.mean):
-            raise DataError(f"the standardizer expects {len(self.mean)} features per row, got data of shape {tuple(X.shape)}")
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=X.device)
-        std = torch.tensor(self.std, dtype=torch.float32, device=X.device)
-        return ((X.to(torch.float32) - mean) / std).contiguous()
-
-    def to_dict(self) -> dict[str, list[float]]:
-        return {"mean": list(self.mean), "std": list(self.std)}
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Standardizer:
-        """Rebuild from `to_dict()` output (e.g. read from a model file), checking every value."""
-        if not isinstance(d, dict) or "mean" not in d or "std" not in d:
-            raise DataError("the standardizer must be an object with 'mean' and 'std' lists")
-        mean = _finite_floats(d["mean"], "mean")
-        std = _finite_floats(d["std"], "std")
-        if len(mean) != len(std):
-            raise DataError(f"the standardizer has {len(mean)} means but {len(std)} standard deviations")
-        if not mean:
-            raise DataError("the standardizer has no features")
-        if any(s <= 0 for s in std):
-            raise DataError("the standardizer's standard deviations must all be greater than 0")
-        return cls(mean, std)
-
-
-def _finite_floats(values: Any, what: str) -> tuple[float, ...]:
-    if not isinstance(values, (list, tuple)):
-        raise DataError(f"the standardizer's {what} must be a list of numbers, got {type(values).__name__}")
-    out = []
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise DataError(f"the standardizer's {what}[{i}] must be a finite number, got {v!r}")
-        out.append(float(v))
-    return tuple(out)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value to compare

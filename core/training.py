@@ -344,6 +344,12 @@ class Trainer:
             except Cancelled:  # stopped while evaluating a big split: the epoch is trained but not measured
                 status = "stopped"
                 break
+            test_loss = last_epoch.test_loss  # a float already: a nan here with finite batch losses is no "finished"
+            if test_loss is not None and not math.isfinite(test_loss):
+                status, message = "diverged", (
+                    f"the test loss became {test_loss:.3g} after epoch {epoch} (training loss {last_epoch.train_loss:.3g}): "
+                    f"the test data may lie far outside the training data, or the learning rate ({cfg.learning_rate:g}) is too high")
+                break
         elapsed = time.perf_counter() - t0 - paused_for
         return self.end_run(status, message, epochs, elapsed, samples, last_epoch, callbacks)
 

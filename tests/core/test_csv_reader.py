@@ -59,7 +59,7 @@ def careful_calls(monkeypatch):
 PLAIN = {
     "text labels": "length,width,species\n1.5,2,setosa\n3,4.25,virginica\n5,6,setosa\n",
     "whole-number labels sort as numbers": "a,b,label\n1,2,10\n3,4,2\n5,6,1\n7,8,2\n",
-    "negative and exponent numbers": "x,y,c\n-1.5e-3,+2E+5,a\n.5,5.,b\n-0,1e308,a\n4.9e-324,0.1000000000000000055511151231257827,b\n"
+    "negative and exponent numbers": "x,y,c\n-1.5e-3,+2E+5,a\n.5,5.,b\n-0,3.4e38,a\n4.9e-324,0.1000000000000000055511151231257827,b\n"
     "123456789012345678901234567890,-2.2250738585072014e-308,a\n",
     "CRLF line ends": "x,y,c\r\n1,2,a\r\n3,4,b\r\n",
     "no newline at the end": "x,y,c\n1,2,a\n3,4,b",
@@ -72,7 +72,7 @@ PLAIN = {
     "spaces around values": " x , y , c \n 1 , 2 , a \n\t3\t,4 ,b \n",
     "one spelling of a class with spaces": "x,y,c\n1,2,a\n3,4, a\n5,6,b \n",
     "leading zeros and signs in whole-number labels": "x,y,c\n1,2,01\n3,4,1\n5,6,+2\n7,8,-1\n",
-    "decimal labels are text": "x,y,c\n1,2,1.0\n3,4,2\n5,6,10\n",
+    "decimal labels are numbers": "x,y,c\n1,2,1.0\n3,4,2\n5,6,10\n7,8,1\n",
     "quoted header and quoted labels": '"x","y","c"\n1,2,"setosa"\n3,4,"virginica"\n5,6,setosa\n',
     "unicode labels": "x,y,c\n1,2,café\n3,4,日本\n5,6,café\n",
     "a row of one feature": "x,c\n1,a\n2,b\n",
@@ -114,8 +114,8 @@ def test_classes_sort_and_code_as_before(tmp_path):
     assert classes == ("1", "2", "10") and y.tolist() == [2, 1, 0, 1]
     _, y, _, classes = read_csv(_write(tmp_path, PLAIN["leading zeros and signs in whole-number labels"]))
     assert classes == ("-1", "1", "2") and y.tolist() == [1, 1, 2, 0]
-    _, y, _, classes = read_csv(_write(tmp_path, PLAIN["decimal labels are text"]))
-    assert classes == ("1.0", "10", "2") and y.tolist() == [0, 2, 1]
+    _, y, _, classes = read_csv(_write(tmp_path, PLAIN["decimal labels are numbers"]))
+    assert classes == ("1", "2", "10") and y.tolist() == [0, 1, 2, 0]  # 1.0 and 1: one class
     _, y, _, classes = read_csv(_write(tmp_path, PLAIN["one spelling of a class with spaces"]))
     assert classes == ("a", "b") and y.tolist() == [0, 0, 1]
 

@@ -18,6 +18,7 @@ from core import csv_reader
 from core import data as data_module
 from core.config import ConfigError, DatasetConfig
 from core.data import DataError, DataSplit, Standardizer, ToyDataset, appendix_a, load_dataset, split_indices
+from core.errors import PathError
 
 GENERATED = ("moons", "circles", "blobs", "xor", "spiral")
 SAMPLE_CSV = Path(__file__).resolve().parents[2] / "resources" / "data" / "sample.csv"
@@ -349,11 +350,11 @@ def test_csv_too_large_is_refused_before_reading(tmp_path, monkeypatch):
 def test_csv_unreadable_file(tmp_path, monkeypatch):
     path = _csv(tmp_path, "x,y,c\n1,2,a\n3,4,b\n")
 
-    def refuse(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
+    def refuse(path, **kwargs):
+        raise PathError(path, "permission denied")
 
-    monkeypatch.setattr("builtins.open", refuse)
-    with pytest.raises(DataError, match="cannot read it \\(Permission denied\\)"):
+    monkeypatch.setattr(csv_reader, "open_read", refuse)  # the reader's one door to the file
+    with pytest.raises(DataError, match="cannot read it \\(permission denied\\)"):
         _load_csv(path)
 
 
