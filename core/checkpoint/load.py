@@ -11,7 +11,8 @@ from typing import Any, BinaryIO
 
 import torch
 
-from core.checkpoint import app_format, safetensors_io
+import core.checkpoint.app_format as app_format
+import core.checkpoint.safetensors_io as safetensors_io
 from core.checkpoint.layouts import BOOK_LAYOUT, canonical, check_weights, find_weights
 from core.checkpoint.reasons import CHANGED, Refused, identity, open_model_path
 from core.checkpoint.safe_pickle import SafeLoad, safe_load_from

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+import core.checkpoint.app_format as app_format
+import core.checkpoint.safetensors_io as safetensors_io
 from core.atomic import atomic_write
-from core.checkpoint import app_format, safetensors_io
 from core.checkpoint.reasons import os_reason
 from core.errors import ModelFileError
 from core.history import History
