@@ -129,18 +129,17 @@ class TurnRecorder:
     `updates`: when a turn changed the live batch curve's data. `train_start`, `first_batch`: when the
     worker began the run's first epoch and ended its first batch. Only while `start()`ed."""
 
-    # (object path from the window, method, part name); `_draw_slow_part` is named by its argument.
+    # (object path from the window, method, part name); each live view's `draw` is named by the view.
     PARTS = (
-        ("", "_record_progress", "record"),
-        ("", "_insight_start", "run start"),
+        ("run_views", "record_progress", "record"),
+        ("insight", "begin", "run start"),
         ("loss_plot", "begin_run", "run start"),
         ("accuracy_plot", "begin_run", "run start"),
         ("run_status", "started", "run start"),
-        ("", "_insight_progress", "insight events"),
+        ("insight", "feed", "insight events"),
         ("data_plot", "set_points", "points"),
         ("run_status", "batches", "status numbers"),
         ("loss_plot", "refresh", "loss"),
-        ("", "_draw_slow_part", None),
         ("controller", "_end_gui_turn", "repaint"),
         ("", "start_training", "click on Train"),
     )
@@ -169,6 +168,8 @@ class TurnRecorder:
         w = self.window
         for path, name, label in self.PARTS:
             self._wrap(getattr(w, path) if path else w, name, label)
+        for view in w.training.live.views:  # the slower views, one per update
+            self._wrap(view, "draw", getattr(view, "name", type(view).__name__))
         original_drain = controller_module.drain
         controller_module.drain = self._timed(original_drain, "drain")
         self._undo.append(lambda: setattr(controller_module, "drain", original_drain))

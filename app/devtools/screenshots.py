@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         _settle(app, 0.5)
         window.grab().save(os.path.join(args.outdir, "after.png"))
         _views(app, window, args.outdir)
-        window.model.dirty = False  # nothing to ask about: this was only a demonstration
+        window.confirm_discard = lambda _question: True  # nothing to ask about: this was only a demonstration
         window.close()
     print(f"wrote before.png, during.png, after.png, runs.png, layers.png, units.png and projection.png to {args.outdir}")
     return 0
@@ -106,7 +106,7 @@ def _views(app, window, outdir: str) -> None:
     for lr in (0.02, 0.1, 0.5):
         window.reset_model()
         _train(app, window, dataclasses.replace(book, learning_rate=lr))
-        window._rename_run(window.runs.current.id, f"lr {lr}")
+        window.run_views.rename_run(window.runs.current.id, f"lr {lr}")
     for run in window.runs.runs[:-3]:
         window.remove_run(run.id)
     window.findChild(object, "smoothingSpin").setValue(0.6)
@@ -115,7 +115,7 @@ def _views(app, window, outdir: str) -> None:
     window.grab().save(os.path.join(outdir, "runs.png"))
 
     for run in window.runs.runs:  # the next pictures show one run each
-        window._set_run_visible(run.id, False)
+        window.run_views.set_run_visible(run.id, False)
     window.reset_model()
     spiral = TrainConfig(dataset=DatasetConfig(name="spiral"), hidden_sizes=(16, 16), learning_rate=0.5, batch_size=2,
                          epochs=200)
@@ -124,7 +124,7 @@ def _views(app, window, outdir: str) -> None:
     _settle(app, 0.5)
     window.grab().save(os.path.join(outdir, "layers.png"))
 
-    window._set_run_visible(window.runs.current.id, False)
+    window.run_views.set_run_visible(window.runs.current.id, False)
     window.reset_model()
     _train(app, window, dataclasses.replace(spiral, learning_rate=0.05, batch_size=8, epochs=300, activation="tanh"))
     window.view_tabs_top.setCurrentWidget(window.units_panel)
@@ -133,7 +133,7 @@ def _views(app, window, outdir: str) -> None:
     _settle(app, 0.3)
     window.grab().save(os.path.join(outdir, "units.png"))
 
-    window._set_run_visible(window.runs.current.id, False)
+    window.run_views.set_run_visible(window.runs.current.id, False)
     window.reset_model()
     digits = TrainConfig(dataset=DatasetConfig(name="digits", standardize=True), hidden_sizes=(32,), optimizer="adam",
                          learning_rate=0.01, batch_size=32, epochs=15)

@@ -29,6 +29,7 @@ from app.panels.config_widgets import (
     note_label,
     parse_hidden_sizes,
 )
+from app.state.form import FormState
 from core.config import (
     CLASSES_DATASETS,
     DATASET_DESCRIPTIONS,
@@ -81,9 +82,13 @@ class ConfigPanel(QWidget):
     changed = Signal()  # any setting changed (also fired once by set_config)
 
     def __init__(self, devices: Sequence[DeviceInfo] | Callable[[], Sequence[DeviceInfo]] | None = None, parent=None,
-                 *, memory: MemoryInfo | Callable[[], MemoryInfo] | None = None):
+                 *, memory: MemoryInfo | Callable[[], MemoryInfo] | None = None, form: FormState | None = None):
         super().__init__(parent)
         self.setObjectName("configPanel")
+        # What the controls say, validated once per change (the window reads it there), and a problem with
+        # the data they name, found when it was made (shown under its field like a wrong value).
+        self.form = form if form is not None else FormState()
+        self.form.changed.connect(self._show_validation)
         if devices is None:
             devices = list_devices()
         elif callable(devices):
@@ -328,17 +333,18 @@ class ConfigPanel(QWidget):
     # --- checks and visibility --------------------------------------------------------------------
 
     def validation_error(self) -> str | None:
-        try:
-            self.config()
-        except ConfigError as exc:
-            return str(exc)
-        return None
+        error = self.form.error
+        return str(error) if error is not None else None
 
     def _on_changed(self, *_args) -> None:
         if self._filling:
             return
         self._update_applicable()
-        self._show_validation()
+        try:
+            cfg, error = self.config(), None
+        except ConfigError as exc:
+            cfg, error = None, exc
+        self.form.set(cfg, error)  # shows the notes (form.changed)
         self.changed.emit()
 
     def _on_dataset_changed(self, *_args) -> None:
@@ -361,11 +367,10 @@ class ConfigPanel(QWidget):
         self._on_changed()
 
     def _show_validation(self) -> None:
-        try:
-            self.config()
-            error = None
-        except ConfigError as exc:
-            error = exc
+        error = self.form.error
+        problem = self.form.data_problem() if error is None else None
+        if problem is not None:  # the data these settings name could not be made or read
+            error = ConfigError(problem[1], problem[0])
         key = None if error is None else "dataset.name" if error.key == "dataset" else error.key
         # A field whose row is hidden (another data set's option) cannot show its note: the top line does.
         at_field = key in self._notes and self._cells[key].isVisibleTo(self)

@@ -72,10 +72,15 @@ class DataPlot(pg.PlotWidget):
             scatter.clear()
         self.regions.clear()
         self.wrong.clear()
+        self.legend.setVisible(False)  # "5 test points predicted wrongly" belonged to the points just cleared
         self.message.setText("")
         self.is_2d = False
         self.points = None
         self._set_title(self.TITLE_2D)
+        item = self.getPlotItem()
+        for side in ("bottom", "left"):  # "PC1 (94% of variance)" too
+            if item.getAxis(side).labelText:
+                item.setLabel(side, "")
 
     def show_message(self, text: str) -> None:
         self.clear_data()

@@ -152,6 +152,7 @@ class TrainingController(QObject):
     runFinished = Signal(object)
     finished = Signal(object)  # right after runFinished, once the window has taken the result
     drained = Signal()  # every timer tick, even an empty one (tests wait on it instead of sleeping)
+    stateChanged = Signal()  # a run started or ended, or was paused or resumed: is_running()/is_paused() changed
 
     def __init__(self, parent: QObject | None = None, extra_callbacks: Sequence[Callback] = ()):
         super().__init__(parent)
@@ -208,10 +209,12 @@ class TrainingController(QObject):
         except BaseException:
             self._processes = None
             raise
+        self.stateChanged.emit()
 
     def _processes_finished(self, result: TrainResult | None) -> None:
         run, self._processes = self._processes, None
         self.result, self.model_path = result, run.model_path if run is not None else None
+        self.stateChanged.emit()
         self.runFinished.emit(result)
         self.finished.emit(result)
 
@@ -258,6 +261,7 @@ class TrainingController(QObject):
         self._timer.start()
         thread.start()
         QTimer.singleShot(0, self._end_gui_turn)
+        self.stateChanged.emit()
 
     def _end_gui_turn(self) -> None:
         """Paint what is waiting to be painted, now, then let the training thread go on."""
@@ -277,11 +281,11 @@ class TrainingController(QObject):
     def set_paused(self, paused: bool) -> None:
         if self._processes is not None:
             self._processes.set_paused(paused)
-            return
-        if paused:
+        elif paused:
             self.pause_event.set()
         else:
             self.pause_event.clear()
+        self.stateChanged.emit()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Stop the run and wait for its thread (window closing); True when no thread is left."""
@@ -321,6 +325,7 @@ class TrainingController(QObject):
         cb = self._callback
         if cb is not None and cb.events:
             self.progress.emit(drain(cb.events))
+        self.stateChanged.emit()
         if out.error is not None:
             self.failed.emit(out.error)
         self.runFinished.emit(self.result)

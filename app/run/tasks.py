@@ -115,6 +115,7 @@ class TaskRunner(QObject):
     """
 
     busyChanged = Signal(bool, str)
+    changed = Signal()  # a task started, ended or was given up: running() changed
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -154,6 +155,7 @@ class TaskRunner(QObject):
         _LIVE.add(task)
         gc_timer.hold()  # no collection on the task's thread (see app.run.gc_guard); released when it ends
         task.thread.start()
+        self.changed.emit()
         self._timer.start()
         if not self._busy and not self._busy_timer.isActive():
             self._busy_timer.start()
@@ -186,6 +188,13 @@ class TaskRunner(QObject):
         limit.stop()
         return task not in self._tasks
 
+    def wait_ok(self, task: Task | None) -> bool:
+        """`wait` for the task, then whether it ended without an error (None: it was refused before it began)."""
+        if task is None:
+            return False
+        self.wait(task)
+        return task.done.is_set() and task.error is None and not task.cancel.is_set()
+
     def shutdown(self, timeout: float = 5.0) -> None:
         """Cancel everything and wait for the threads; no callback runs afterwards."""
         self._timer.stop()
@@ -201,7 +210,8 @@ class TaskRunner(QObject):
 
     def _poll(self) -> None:
         now = time.monotonic()
-        for task in [t for t in self._tasks if t.deadline is not None and now > t.deadline and not t.done.is_set()]:
+        given_up = [t for t in self._tasks if t.deadline is not None and now > t.deadline and not t.done.is_set()]
+        for task in given_up:
             self._give_up(task)
         for task in [t for t in self._abandoned if t.done.is_set()]:
             self._abandoned.remove(task)
@@ -214,12 +224,15 @@ class TaskRunner(QObject):
             task.thread.join()
             gc_timer.release()
             self._report(task)
-        if not self._tasks and not self._abandoned:
-            self._timer.stop()
+        if not self._tasks:
             self._busy_timer.stop()
             if self._busy:
                 self._busy = False
                 self.busyChanged.emit(False, "")
+            if not self._abandoned:
+                self._timer.stop()
+        if finished or given_up:
+            self.changed.emit()
 
     def _give_up(self, task: Task) -> None:
         """Past its deadline: cancelled, reported as TookTooLong, its thread left to end on its own."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.state.evented import Event
 from app.state.model_outputs import ModelViews, model_views
 from core.config import ConfigError, TrainConfig
 from core.errors import ArchitectureError, Cancelled, DataError, DeviceError, TrainingError
@@ -177,6 +178,10 @@ class ModelState:
     `trainer` is the model on its data (trained here, or file weights bound to data that fits);
     `weights` are file weights not trained since they were opened (kept so that they can be bound
     to other data). `views` are what the window shows of the bound model.
+
+    Every change is announced: `changed(what)` with what happened ("opened", "bound", "trained",
+    "saved", "dropped", "path", "views"), after the state is consistent. The window's controls, title
+    and views follow from it, so none is left showing a model that is gone.
     """
 
     def __init__(self) -> None:
@@ -184,7 +189,18 @@ class ModelState:
         self.weights: FileWeights | None = None
         self.views: ModelViews | None = None
         self.path: str | None = None
-        self.dirty = False  # trained since it was last saved or opened
+        self._dirty = False  # trained since it was last saved or opened
+        self._unfit: set = set()  # data sets (DatasetConfig) the file weights were tried on and do not fit
+        self.changed = Event()
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def mark_unsaved(self) -> None:
+        """The model was trained (or made) here and has no file yet."""
+        self._dirty = True
+        self.changed.emit("trained")
 
     def has_model(self) -> bool:
         return self.trainer is not None or self.weights is not None
@@ -199,9 +215,23 @@ class ModelState:
         if self.trainer is not None and same_model_shape(self.trainer.cfg, cfg):
             return "continue"
         w = self.weights
-        if w is not None and tuple(w.architecture.hidden_sizes) == tuple(cfg.hidden_sizes) and w.activation == cfg.activation:
+        if (w is not None and tuple(w.architecture.hidden_sizes) == tuple(cfg.hidden_sizes) and w.activation == cfg.activation
+                and self.fits(cfg)):
             return "from-file"
         return "new"
+
+    def fits(self, cfg: TrainConfig) -> bool:
+        """Whether the file weights can take cfg's data: its features and classes (exact for the built-in
+        data sets; a CSV once it was tried)."""
+        from core.config import model_shape_bounds
+
+        w = self.weights
+        if w is None or cfg.dataset in self._unfit:
+            return False
+        if cfg.dataset.name == "csv":
+            return True  # known once bound: bind() says, and a misfit is remembered
+        inputs, outputs = model_shape_bounds(cfg.dataset)
+        return (w.architecture.inputs, w.architecture.outputs) == (inputs, outputs)
 
     def history(self) -> History:
         if self.trainer is not None:
@@ -221,29 +251,44 @@ class ModelState:
         self.weights = opened.weights
         self.trainer, self.views = opened.bound.trainer, opened.bound.views
         self.path = path
-        self.dirty = False
+        self._dirty = False
+        self._unfit = set() if opened.bound.trainer is not None else {opened.bound.cfg.dataset}
+        self.changed.emit("opened")
 
     def bound(self, bound: Bound) -> None:
         """File weights bound to other data (or unbound from it)."""
         self.trainer, self.views = bound.trainer, bound.views
+        if bound.trainer is None:
+            self._unfit.add(bound.cfg.dataset)
+        self.changed.emit("bound")
 
     def trained(self, trainer: Trainer, views: ModelViews | None, progressed: bool) -> None:
         """A run ended with `trainer`: it is the model now (file weights it started from are used up)."""
         self.trainer, self.views = trainer, views
         if progressed:
             self.weights = None
-            self.dirty = True
+            self._dirty = True
+        self.changed.emit("trained")
+
+    def set_views(self, views: ModelViews) -> None:
+        """What the window shows of the bound model, computed off the GUI thread."""
+        self.views = views
+        self.changed.emit("views")
 
     def saved(self, path: str) -> None:
         self.path = path
-        self.dirty = False
+        self._dirty = False
+        self.changed.emit("saved")
 
     def drop(self) -> None:
         self.trainer = self.weights = self.views = None
-        self.dirty = False
+        self._dirty = False
+        self._unfit = set()
+        self.changed.emit("dropped")
 
     def forget_path(self) -> None:
         self.path = None
+        self.changed.emit("path")
 
     # --- work for a worker thread -----------------------------------------------------------
 

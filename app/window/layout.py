@@ -56,9 +56,23 @@ def button(name: str, text: str, accessible: str, tooltip: str) -> QPushButton:
     return b
 
 
-def build(window: QMainWindow, config_panel: ConfigPanel, torch_later: bool) -> dict[str, QSplitter]:
-    """Lay the window out; sets its widget attributes (buttons, status, plots, predictions, run status)."""
-    w = window
+class Ui:
+    """The window's widgets, made by build(): each part of the window takes the ones it shows."""
+
+    splitters: dict[str, QSplitter]
+
+
+# The widgets the window offers as its own attributes (tests and the automation contract use them).
+PUBLIC = ("config_panel", "config_scroll", "train_button", "pause_button", "stop_button", "reset_button", "status_label",
+          "processes_spin", "copy_command_button", "command_label", "loss_plot", "accuracy_plot", "data_plot", "predictions",
+          "curve_controls", "runs_panel", "view_tabs_top", "view_tabs_bottom", "view_tabs", "appendix", "units_panel",
+          "layers_panel", "run_status")
+
+
+def build(window: QMainWindow, config_panel: ConfigPanel, torch_later: bool) -> Ui:
+    """Lay the window out: its central widget and status bar; returns the widgets (buttons, status, plots,
+    predictions, run status)."""
+    w = Ui()
     w.config_panel = config_panel
     scroll = QScrollArea()
     scroll.setObjectName("configScroll")
@@ -201,18 +215,20 @@ def build(window: QMainWindow, config_panel: ConfigPanel, torch_later: bool) -> 
     main.setStretchFactor(0, 0)
     main.setStretchFactor(1, 1)
     main.setCollapsible(0, False)
-    w.setCentralWidget(main)
+    window.setCentralWidget(main)
     # Starting sizes for 1280x800: the loss plot widest, the predictions table wide enough for its columns.
     main.setSizes([360, 920])
     right.setSizes([450, 300])
     top.setSizes([560, 380])
     bottom.setSizes([400, 540])
-    w.run_status = RunStatus(w.statusBar())
-    return {"main": main, "right": right, "top": top, "bottom": bottom}
+    w.run_status = RunStatus(window.statusBar())
+    w.splitters = {"main": main, "right": right, "top": top, "bottom": bottom}
+    return w
 
 
 def build_menus(window: QMainWindow, slots) -> Actions:
-    """The File and Help menus; `slots` has on_new, on_open, on_save, on_save_as, on_export, close, show_about."""
+    """The File and Help menus; `slots` has on_new, on_open, on_save, on_save_as, on_export, close, show_about
+    (the window gives its file actions' and its own)."""
     file_menu = window.menuBar().addMenu("&File")
     file_menu.setObjectName("fileMenu")
 

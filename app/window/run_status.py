@@ -2,84 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from app.panels.widgets import release_width, set_steady_text
-from core.config import TrainConfig
-from core.events import BatchEnd, TrainResult, TrainStart
+from app.state.run_progress import RunProgress, format_duration
+from core.events import BatchEnd, TrainStart
 
 IDLE_PROGRESS = "no run yet"
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-IDLE_TEXT = "Idle: press Train to run the book's example, or change the settings first."
-
-
-def idle_text(cfg: TrainConfig | None) -> str:
-    """What the status line says when nothing runs and there is no model."""
-    if cfg is None or cfg == TrainConfig():
-        return IDLE_TEXT
-    return f"Idle: press Train to train a new model on {cfg.dataset.name}."
-
-
-@dataclass
-class Run:
-    """What the window tracks about the run in progress."""
-
-    mode: str  # "new", "continue" or "from-file"
-    cfg: TrainConfig
-    steps_before: int
-    start: TrainStart | None = None
-    samples: int = 0
-    elapsed: float = 0.0
-    done: int = 0  # batches in this run
-    epoch: int = 0
-    batch: int = 0
-    batches_per_epoch: int = 0
-    failed: bool = False  # the run raised (its message is already shown)
-    points: Any = None  # what the run showed and made: DataPoints, RegionSnapshot, PredictionTable
-    regions: Any = None
-    predictions: Any = None
-    warning: str | None = None  # the run has collapsed: why, and what to try (core.insight)
-
-    def epoch_total(self) -> int:
-        return self.epoch if self.start is None else self.start.first_epoch - 1 + self.start.epochs
-
-    def progress_text(self) -> str:
-        if not self.epoch:
-            return "Starting…"
-        text = f"Epoch {self.epoch}/{self.epoch_total()}, batch {self.batch}/{self.batches_per_epoch}"
-        return f"{text}\nWarning: {self.warning}" if self.warning else text
-
-    def paused_text(self) -> str:
-        where = f" at epoch {self.epoch}, batch {self.batch}/{self.batches_per_epoch}" if self.epoch else ""
-        return f"Paused{where}: press Resume to go on."
-
-    def result_text(self, result: TrainResult) -> str:
-        acc = ""
-        last = result.last_epoch
-        if last is not None:
-            acc = f" Train accuracy {last.train_accuracy * 100:.1f}%"
-            if last.test_accuracy is not None:
-                acc += f", test accuracy {last.test_accuracy * 100:.1f}%"
-            acc += "."
-        speed = f"{result.samples_per_second:,.0f} samples/s"
-        message = result.message[:1].upper() + result.message[1:]
-        warning = f"\nWarning: {self.warning}" if self.warning else ""
-        if result.status == "finished":
-            return f"{message} ({self.batches_per_epoch} batches per epoch, {result.steps} batches in all, {speed}).{acc}{warning}"
-        if result.status == "stopped":
-            return f"{message}.{acc}{warning}"
-        return f"Diverged: {result.message}"
 
 
 class RunStatus:
@@ -125,7 +54,7 @@ class RunStatus:
         self.progress_bar.setValue(0)
         self.set_device(start.device)
 
-    def batches(self, run: Run, last: BatchEnd, count: int, samples: int, show: bool = True) -> None:
+    def batches(self, run: RunProgress, last: BatchEnd, count: int, samples: int, show: bool = True) -> None:
         """Count a drain's batches into `run`; `show` them on the bar and labels (the window does that a
         few times a second, not at every update)."""
         run.done += count
@@ -165,7 +94,7 @@ class RunStatus:
             self.progress_bar.setValue(value)
             self.progress_bar.setFormat(fmt)
 
-    def ended(self, run: Run | None) -> None:
+    def ended(self, run: RunProgress | None) -> None:
         """A run is over: nothing is left to estimate (the time spent stays), or nothing ran at all."""
         if run is None or run.start is None:
             self.idle()

@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QBuffer, QIODevice, QTimer
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import QBuffer, QIODevice, QObject, QTimer
+from PySide6.QtWidgets import QFileDialog, QWidget
 
+from app.run.controller import TrainingController
+from app.run.tasks import TaskRunner
+from app.state.model_state import ModelState
 from app.state.runs import RunList, RunRecord, export_curves_csv
+from app.window.messages import Messages
 from core.atomic import atomic_write, atomic_write_text
 from core.history import History
 
@@ -22,20 +26,29 @@ if TYPE_CHECKING:
 IMAGE_WIDTH = 1600  # px of an exported PNG (the plot scaled up: sharp on a slide)
 
 
-class RunViews:
-    """Runs, their curves and the controls above the loss plot (for MainWindow)."""
+class RunViews(QObject):
+    """Runs, their curves and the controls above the loss plot."""
 
-    def _init_runs(self) -> None:
+    def __init__(self, ui, model: ModelState, controller: TrainingController, tasks: TaskRunner, messages: Messages,
+                 parent: QWidget):
+        super().__init__(parent)
+        self._ui = ui
+        self._model = model
+        self._controller = controller
+        self._tasks = tasks
+        self._messages = messages
+        self._parent = parent  # the dialogs' parent
         self.runs = RunList()
         self._shown_history: History | None = None  # the model history the current run was made from
+        self.loss_plot, self.accuracy_plot, self.runs_panel = ui.loss_plot, ui.accuracy_plot, ui.runs_panel
         self.loss_plot.set_runs(self.runs)
         self.accuracy_plot.set_runs(self.runs)
         p = self.runs_panel
-        p.visibilityChanged.connect(self._set_run_visible)
-        p.renamed.connect(self._rename_run)
+        p.visibilityChanged.connect(self.set_run_visible)
+        p.renamed.connect(self.rename_run)
         p.removeRequested.connect(self.remove_run)
         p.restoreRequested.connect(self.restore_run_settings)
-        c = self.curve_controls
+        c = ui.curve_controls
         c.smoothingChanged.connect(self.loss_plot.set_smoothing)
         c.xModeChanged.connect(self.loss_plot.set_x_mode)
         c.logScaleChanged.connect(self.loss_plot.set_log_y)
@@ -45,14 +58,13 @@ class RunViews:
 
     # --- which run a Train feeds ------------------------------------------------------------------
 
-    def _run_record_for(self, mode: str, cfg: TrainConfig) -> RunRecord:
+    def record_for(self, mode: str, cfg: TrainConfig, history_before: History | None = None) -> RunRecord:
         """The record this run's curves go to: a new run from fresh weights, else the current one goes on."""
         current = self.runs.current
         if mode == "new" or current is None or current not in self.runs.runs:
             record = self.runs.new_run(cfg)
             if mode != "new":  # going on from a model whose run was removed: its history comes back as a run
-                history = self.model.history()
-                record.set_history(history, cfg.batch_size)
+                record.set_history(history_before if history_before is not None else self._model.history(), cfg.batch_size)
         else:
             record = current
             record.cfg = cfg
@@ -66,9 +78,9 @@ class RunViews:
         self.loss_plot.set_current(record)
         self.accuracy_plot.set_current(record)
         self.runs_panel.set_runs(self.runs, record)
-        self.view_tabs_bottom.setTabText(1, f"Runs ({len(self.runs)})")
+        self._ui.view_tabs_bottom.setTabText(1, f"Runs ({len(self.runs)})")
 
-    def _record_progress(self, d: Drained) -> None:
+    def record_progress(self, d: Drained) -> None:
         """Add what the worker sent to the current run's record (cheap; drawing is the window's business)."""
         record = self.runs.current
         if record is None:
@@ -82,7 +94,7 @@ class RunViews:
         if d.epochs:
             record.append_epochs(d.epochs)
 
-    def _run_record_ended(self, result) -> None:
+    def record_ended(self, result) -> None:
         record = self.runs.current
         if record is None:
             return
@@ -93,7 +105,7 @@ class RunViews:
             return
         self.runs_panel.set_runs(self.runs, record)
 
-    def _show_history(self, history: History) -> None:
+    def show_history(self, history: History) -> None:
         """The current model's curves (an opened file's, or none after a Reset): a file's history is a run."""
         if not len(history.batch_loss) and not history.epochs:
             self._shown_history = None
@@ -106,16 +118,16 @@ class RunViews:
         if current is not None and len(current) == len(history.batch_loss) and np.array_equal(
                 current.losses.view(), history.losses()):
             return  # the file a run just saved (a run on several processes): the run is already here
-        path = self.model.path
+        path = self._model.path
         name = os.path.basename(path) if path else None
-        cfg = self.model.weights.config if self.model.weights is not None else None
+        cfg = self._model.weights.config if self._model.weights is not None else None
         record = self.runs.new_run(cfg, name=name, source=path or "trained")
         record.set_history(history, cfg.batch_size if cfg is not None else None)
         self._set_current_run(record)
 
     # --- the runs panel ---------------------------------------------------------------------------
 
-    def _set_run_visible(self, run_id: int, shown: bool) -> None:
+    def set_run_visible(self, run_id: int, shown: bool) -> None:
         run = self.runs.get(run_id)
         if run is not None and run.visible != shown:
             run.visible = shown
@@ -124,7 +136,7 @@ class RunViews:
             # The table follows too (a call from code); rebuilt after the click that may have started this.
             QTimer.singleShot(0, self.runs_panel, lambda: self.runs_panel.set_runs(self.runs, self.runs.current))
 
-    def _rename_run(self, run_id: int, name: str) -> None:
+    def rename_run(self, run_id: int, name: str) -> None:
         run = self.runs.get(run_id)
         if run is not None and run.name != name:
             run.name = name
@@ -134,8 +146,8 @@ class RunViews:
 
     def remove_run(self, run_id: int) -> None:
         """Forget a run and its curves (the model, if it was the current run's, stays)."""
-        if self.is_training() and self.runs.current is not None and self.runs.current.id == run_id:
-            self._set_status("The run that is training cannot be removed: stop it first.", "info")
+        if self._controller.is_running() and self.runs.current is not None and self.runs.current.id == run_id:
+            self._messages.status("The run that is training cannot be removed: stop it first.", "info")
             return
         was_current = self.runs.current is not None and self.runs.current.id == run_id
         self.runs.remove(run_id)
@@ -145,15 +157,15 @@ class RunViews:
         self.loss_plot.sync_runs()
         self.accuracy_plot.sync_runs()
         self.runs_panel.set_runs(self.runs, self.runs.current)
-        self.view_tabs_bottom.setTabText(1, f"Runs ({len(self.runs)})")
+        self._ui.view_tabs_bottom.setTabText(1, f"Runs ({len(self.runs)})")
 
     def restore_run_settings(self, run_id: int) -> None:
         """Put a run's settings back into the form."""
         run = self.runs.get(run_id)
-        if run is None or run.cfg is None or self.is_training():
+        if run is None or run.cfg is None or self._controller.is_running():
             return
-        self.config_panel.set_config(run.cfg)
-        self._set_status(f"The settings of {run.name} are back in the form: Train runs them again "
+        self._ui.config_panel.set_config(run.cfg)
+        self._messages.status(f"The settings of {run.name} are back in the form: Train runs them again "
                          "(Reset first to start from fresh weights).", "info")
 
     # --- export ---------------------------------------------------------------------------------
@@ -171,13 +183,13 @@ class RunViews:
             return path
 
         def done(_path) -> None:
-            self._set_status(f"Wrote the curves of {len(runs)} run{'s' if len(runs) != 1 else ''} to {path}.", "info")
+            self._messages.status(f"Wrote the curves of {len(runs)} run{'s' if len(runs) != 1 else ''} to {path}.", "info")
 
         def failed(exc: BaseException) -> None:
-            self.show_error("Cannot export the curves", f"Cannot write {path}: {exc}")
+            self._messages.error("Cannot export the curves", f"Cannot write {path}: {exc}")
 
-        return self._wait(self.tasks.submit(job, kind="save", label="Writing the curves…", on_done=done,
-                                            on_error=failed))
+        return self._tasks.wait_ok(self._tasks.submit(job, kind="save", label="Writing the curves…", on_done=done,
+                                                      on_error=failed))
 
     def export_plot(self, which: str, path: str | os.PathLike) -> bool:
         """Save the loss or accuracy plot ('loss', 'accuracy') as PNG or SVG (by the file's extension), written
@@ -188,16 +200,16 @@ class RunViews:
             data = _svg_bytes(plot) if path.lower().endswith(".svg") else _png_bytes(plot)
             atomic_write(path, lambda f: f.write(data))
         except (OSError, RuntimeError) as exc:
-            self.show_error("Cannot export the plot", f"Cannot write {path}: {getattr(exc, 'strerror', None) or exc}")
+            self._messages.error("Cannot export the plot", f"Cannot write {path}: {getattr(exc, 'strerror', None) or exc}")
             return False
-        self._set_status(f"Saved the {which} plot to {path}.", "info")
+        self._messages.status(f"Saved the {which} plot to {path}.", "info")
         return True
 
     def _export_from_menu(self, key: str) -> None:
         what, kind = key.split("-")
         filters = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)", "csv": "CSV file (*.csv)"}
         start = f"{what}.{kind}"
-        path, _ = QFileDialog.getSaveFileName(self, "Export", start, filters[kind])
+        path, _ = QFileDialog.getSaveFileName(self._parent, "Export", start, filters[kind])
         if not path:
             return
         if not path.lower().endswith(f".{kind}"):
@@ -213,10 +225,10 @@ class RunViews:
         pos = args[0]
         vb = self.loss_plot.getPlotItem().getViewBox()
         if not vb.sceneBoundingRect().contains(pos):
-            self.curve_controls.readout.setText("")
+            self._ui.curve_controls.readout.setText("")
             return
         point = vb.mapSceneToView(pos)
-        self.curve_controls.readout.setText(self.loss_plot.readout(point.x(), point.y()))
+        self._ui.curve_controls.readout.setText(self.loss_plot.readout(point.x(), point.y()))
 
 
 def _png_bytes(plot) -> bytes:

@@ -9,6 +9,7 @@ import torch
 from PySide6.QtCore import QTimer
 
 from app.window import files as window_files
+from app.window import views as window_views
 from core.model import NeuralNetwork
 from tests.app.helpers import widget
 
@@ -49,7 +50,7 @@ def test_an_open_that_never_ends_is_given_up_and_the_window_stays_usable(window,
         release.wait(30)  # ignores its cancel event, as a read on a hung network disk would
         raise AssertionError("not reached in time")
 
-    monkeypatch.setattr(window_files, "OPEN_DEADLINE_S", 0.5)
+    monkeypatch.setattr(window_views, "OPEN_DEADLINE_S", 0.5)
     monkeypatch.setattr(window_files, "open_model", never_ends)
     path = tmp_path / "slow.pt"
     _book_file(path)
