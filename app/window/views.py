@@ -97,6 +97,10 @@ class ViewSync(QObject):
         elif self._model.weights is not None and self._bind_tried != (self._model.weights, cfg.dataset):
             self.bind(cfg, explain=False)  # opened weights follow the chosen data when they fit
         else:
+            if self._model.trainer is not None and self._ui.predictions.current() is not None:
+                # The table and the matrix were of the model's data, which the settings no longer name.
+                self._ui.predictions.clear(f"The model was trained on other data: Train fits a model to the "
+                                           f"{cfg.dataset.name} data.")
             self.show_data(cfg.dataset)
 
     def opened(self, weights, ds: DatasetConfig) -> None:
