@@ -23,8 +23,9 @@ from core.cli_output import (  # re-exported: the CLI's tests reach them here
     check_output,
     is_broken_pipe,
     leave_quietly,
+    load_config,
 )
-from core.config import ConfigError, TrainConfig, apply_overrides
+from core.config import ConfigError
 from core.errors import DataError
 from core.temp_files import Terminated, terminate_cleanly
 
@@ -203,13 +204,6 @@ def _train(args) -> int:
 # --- train ------------------------------------------------------------------------------------
 
 
-def _load_config(args) -> TrainConfig:
-    cfg = TrainConfig()
-    if args.config:
-        from core.config import read_config_file
-
-        cfg = read_config_file(args.config)  # its ConfigError names the file
-    return apply_overrides(cfg, args.sets) if args.sets else cfg.validate()
 
 
 # --- inspect / predict ----------------------------------------------------------------------------
@@ -300,7 +294,7 @@ def _batches(args) -> int:
 
     if args.epochs < 1:
         raise CliError(f"--epochs must be at least 1, got {args.epochs}")
-    cfg = _load_config(args)
+    cfg = load_config(args)
     try:
         plan = batch_plan(cfg, args.epochs)
     except (ConfigError, DataError, TrainingError):
@@ -317,7 +311,7 @@ def _batches(args) -> int:
 def _script(args) -> int:
     from core.script import render_script
 
-    cfg = _load_config(args)
+    cfg = load_config(args)
     if args.out:
         check_output(args.out)  # before the data is read: a folder, a device, a read-only disk are said now
     if cfg.dataset.name in ("csv", "iris", "digits"):

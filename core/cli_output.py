@@ -10,10 +10,20 @@ import sys
 from array import array
 
 from core.atomic import atomic_write
-from core.config import ConfigError
+from core.config import ConfigError, TrainConfig, apply_overrides
 from core.errors import ArchitectureError, DataError, DeviceError, ModelFileError, PathError, TrainingError
 from core.events import BatchEnd, Callback, EpochEnd, TrainStart
 from core.paths import check_write, os_words, shown
+
+
+def load_config(args) -> TrainConfig:
+    """The run's config from `--config RUN.json` and `--set KEY=VALUE` (train, batches, script)."""
+    cfg = TrainConfig()
+    if args.config:
+        from core.config import read_config_file
+
+        cfg = read_config_file(args.config)  # its ConfigError names the file
+    return apply_overrides(cfg, args.sets) if args.sets else cfg.validate()
 
 
 class CliError(Exception):

@@ -22,6 +22,7 @@ from core.cli_output import (
     check_output,
     is_broken_pipe,
     leave_quietly,
+    load_config,
     model_file_bytes,
 )
 from core.config import TrainConfig
@@ -32,9 +33,8 @@ from core.temp_files import terminate_cleanly
 
 
 def train(args) -> int:
-    from core.cli import _load_config
 
-    cfg = _load_config(args)
+    cfg = load_config(args)
     env = _distributed_env()
     if env is not None:  # one process of a torchrun run (WORLD_SIZE > 1)
         return _train_distributed(args, cfg, env)
