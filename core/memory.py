@@ -81,10 +81,11 @@ def parameter_count(inputs: int, hidden_sizes: Sequence[int], outputs: int) -> i
 
 
 def optimizer_state_copies(optimizer: str, momentum: float = 0.0) -> int:
-    """Tensors the optimizer keeps per parameter: Adam's two running averages, SGD's momentum buffer."""
-    if optimizer in ("adam", "adamw"):
-        return 2
-    return 1 if momentum else 0
+    """Tensors the optimizer keeps per parameter: Adam's two running averages, SGD's momentum buffer (core.optimizers)."""
+    from core.optimizers import OPTIMIZERS_BY_NAME
+
+    spec = OPTIMIZERS_BY_NAME.get(optimizer)
+    return spec.state_copies(momentum) if spec is not None else 2
 
 
 def estimate_training_bytes(inputs: int, hidden_sizes: Sequence[int], outputs: int, optimizer: str,

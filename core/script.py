@@ -7,6 +7,7 @@ import os
 
 from core.config import GENERATED_DATASETS, TrainConfig
 from core.errors import DataError
+from core.optimizers import optimizer_spec
 
 # The model's activation layers as the script spells them (core.model's table, written out).
 _ACTIVATION_CODE = {
@@ -392,21 +393,7 @@ def _device_line(device: str) -> str:
 
 
 def _optimizer_line(cfg: TrainConfig) -> str:
-    args = [f"lr={cfg.learning_rate!r}"]
-    if cfg.optimizer == "sgd":
-        cls = "SGD"
-        if cfg.momentum != 0:
-            args.append(f"momentum={cfg.momentum!r}")
-        if cfg.weight_decay != 0:
-            args.append(f"weight_decay={cfg.weight_decay!r}")
-    elif cfg.optimizer == "adam":
-        cls = "Adam"
-        if cfg.weight_decay != 0:
-            args.append(f"weight_decay={cfg.weight_decay!r}")
-    else:
-        cls = "AdamW"
-        args.append(f"weight_decay={cfg.weight_decay!r}")  # always: AdamW's own default is 0.01
-    return f"optimizer = torch.optim.{cls}(model.parameters(), {', '.join(args)})"
+    return optimizer_spec(cfg.optimizer).script_line(cfg.learning_rate, cfg.momentum, cfg.weight_decay)
 
 
 def _main(cfg: TrainConfig) -> str:

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from core.optimizers import OPTIMIZERS  # the registry's names: one row per optimizer
+
 DATASET_NAMES = ("appendix-a", "moons", "circles", "blobs", "xor", "spiral", "iris", "digits", "csv")
 # Generated 2-D sets: the only ones whose `samples`, `noise` and `classes` mean something.
 GENERATED_DATASETS = ("moons", "circles", "blobs", "xor", "spiral")
 CLASSES_DATASETS = ("blobs", "spiral")  # the generated sets whose class count can be chosen
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "identity")
-OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 
 # Guards against values that would only freeze the machine; far above anything a learner needs.
@@ -166,7 +167,8 @@ SETTINGS: tuple[Setting, ...] = (
             choices=ACTIVATIONS),
     Setting("optimizer", "choice", "Optimizer",
             "How the weights move after each batch's backward(): SGD (the book's choice) steps straight against "
-            "the gradient; Adam and AdamW adapt the step size for every weight.",
+            "the gradient; Adam, AdamW, RMSprop and Adagrad adapt the step size for every weight (torch's defaults "
+            "for every argument the settings do not set).",
             choices=OPTIMIZERS),
     Setting("learning_rate", "float", "Learning rate",
             "How big a step the optimizer takes after each batch. Too large and the loss jumps around or blows "
@@ -174,8 +176,8 @@ SETTINGS: tuple[Setting, ...] = (
             "step through 0.001, 0.002, 0.005, 0.01, ...",
             low=0.0, high=1000.0, low_open=True, decimals=5, log_step=True),
     Setting("momentum", "float", "Momentum",
-            "SGD only: how much of the previous step carries into the next one, which smooths and speeds up the "
-            "descent. 0 is plain SGD, as in the book.",
+            "SGD and RMSprop: how much of the previous step carries into the next one, which smooths and speeds up "
+            "the descent. 0 is plain SGD, as in the book.",
             low=0.0, high=0.999, step=0.1, decimals=3),
     Setting("weight_decay", "float", "Weight decay",
             "Pulls every weight a little towards zero at each step (L2 regularization), which fights "

@@ -20,6 +20,7 @@ from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
 from core.history import History
 from core.memory import check_training_memory
 from core.model import SEED_LOCK, NeuralNetwork, architecture_from_state_dict, build_model, count_parameters
+from core.optimizers import optimizer_spec
 from core.predict import predict_logits
 
 # A loss this large is no longer learning; stopping here keeps the curve readable and the weights finite.
@@ -162,14 +163,9 @@ class Trainer:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.cfg
-        params = self.model.parameters()
         # torch's default implementation choices, exactly as the book's `SGD(model.parameters(), lr=...)`:
-        # the bit-for-bit tests against a plain loop depend on it.
-        if cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        # the bit-for-bit tests against a plain loop depend on it (core.optimizers, one row per optimizer).
+        return optimizer_spec(cfg.optimizer).build(self.model.parameters(), cfg.learning_rate, cfg.momentum, cfg.weight_decay)
 
     def continue_with(self, cfg: TrainConfig, callbacks: Sequence[Callback] | None = None) -> "Trainer":
         """A trainer that goes on from this one's weights, optimizer, history and shuffle stream

@@ -46,6 +46,7 @@ from core.config import (
 )
 from core.devices import DeviceInfo, list_devices
 from core.memory import MemoryInfo, training_memory_problem
+from core.optimizers import OPTIMIZERS_BY_NAME
 
 __all__ = ["ConfigPanel", "format_hidden_sizes", "ladder_step", "parse_hidden_sizes"]
 
@@ -414,10 +415,13 @@ class ConfigPanel(QWidget):
         for key, visible in show.items():
             form.setRowVisible(self._cells[key], visible)
         momentum = self._controls["momentum"]
-        sgd = self._controls["optimizer"].currentData() == "sgd"
-        momentum.setEnabled(sgd)
-        momentum.setToolTip(SETTINGS_BY_KEY["momentum"].help if sgd else
-                            "Momentum applies to SGD only; Adam and AdamW keep their own running averages.")
+        spec = OPTIMIZERS_BY_NAME.get(self._controls["optimizer"].currentData())
+        takes = spec is not None and spec.momentum
+        momentum.setEnabled(takes)
+        with_momentum = ", ".join(s.label for s in OPTIMIZERS_BY_NAME.values() if s.momentum)
+        momentum.setToolTip(SETTINGS_BY_KEY["momentum"].help if takes else
+                            f"Momentum applies to {with_momentum} only; {spec.label if spec else 'this optimizer'} "
+                            "keeps its own running averages.")
         self.remove_layer_button.setEnabled(bool(self.hidden_sizes_edit.text().strip()))
 
     # --- buttons ----------------------------------------------------------------------------------

@@ -99,3 +99,15 @@ def test_weights_that_cannot_take_the_chosen_data_say_train_makes_a_new_model(wi
     qtbot.waitUntil(lambda: "iris" in widget(window, "statusLabel").text(), timeout=60_000)
     assert widget(window, "trainButton").text() == "Train (new model)"
     assert widget(window, "epochLabel").text() == ""
+
+
+def test_the_form_offers_every_optimizer_of_the_registry_and_momentum_where_it_applies(window):
+    from core.optimizers import OPTIMIZER_SPECS
+
+    combo, momentum = widget(window, "optimizerCombo"), widget(window, "momentumSpin")
+    assert [combo.itemData(i) for i in range(combo.count())] == [s.name for s in OPTIMIZER_SPECS]
+    for spec in OPTIMIZER_SPECS:
+        _choose(window, "optimizerCombo", spec.name)
+        assert momentum.isEnabled() == spec.momentum, spec.name
+    _choose(window, "optimizerCombo", "rmsprop")
+    assert window.form.config.optimizer == "rmsprop"

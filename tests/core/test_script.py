@@ -66,8 +66,11 @@ def batch_lines(text: str) -> list[str]:
         ],
         ["dataset.name=iris", "dataset.standardize=true", "batch_size=16", "learning_rate=0.1", "epochs=4"],
         ["dataset.name=blobs", "dataset.classes=4", "dataset.samples=150", "batch_size=32", "seed=99", "hidden_sizes=[8, 8, 8]"],
+        ["optimizer=rmsprop", "learning_rate=0.01"],
+        ["dataset.name=moons", "optimizer=rmsprop", "learning_rate=0.01", "momentum=0.5", "weight_decay=0.001"],
+        ["optimizer=adagrad", "learning_rate=0.1"],
     ],
-    ids=["book", "moons-adam-tanh-7", "iris-standardize", "blobs-4"],
+    ids=["book", "moons-adam-tanh-7", "iris-standardize", "blobs-4", "book-rmsprop", "moons-rmsprop-momentum", "book-adagrad"],
 )
 def test_script_alone_equals_core_train_bit_for_bit(tmp_path, capsys, sets):
     argv = [a for s in sets for a in ("--set", s)]
