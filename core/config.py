@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from core.config_json import NotJsonError, check_depth, loads
+from core.datasets import DATASET_SPECS, dataset_spec
 from core.errors import PathError
 from core.paths import open_read, shown
 from core.settings import (  # noqa: F401 (re-exported: the app and the checkpoints import them from here)
@@ -42,37 +43,12 @@ from core.settings import (  # noqa: F401 (re-exported: the app and the checkpoi
 # and reading no more keeps a 50 MB "config" from being parsed and echoed.
 MAX_CONFIG_BYTES = 2**20
 
-DATASET_DESCRIPTIONS = {
-    "appendix-a": "The book's toy set: 5 training and 2 test points, 2 features, 2 classes.",
-    "moons": "Two interleaving half circles (2-D, 2 classes).",
-    "circles": "A ring around a disc (2-D, 2 classes).",
-    "blobs": "Gaussian clusters, one per class (2-D).",
-    "xor": "Four quadrants, opposite ones share a class (2-D, 2 classes).",
-    "spiral": "Interleaved spiral arms, one per class (2-D).",
-    "iris": "150 iris flowers: 4 measurements, 3 species.",
-    "digits": "1,797 handwritten digits as 8x8 images: 64 pixel features, 10 classes.",
-    "csv": "Your own CSV file: numeric feature columns and a label column.",
-}
-# Features and classes of the sets whose shape is fixed; generated sets have 2 features.
-_FIXED_SHAPES = {"appendix-a": (2, 2), "iris": (4, 3), "digits": (64, 10)}
+DATASET_DESCRIPTIONS = {spec.name: spec.description for spec in DATASET_SPECS}
 
 
-# Starting settings per data set (as TensorFlow Playground has): the book's run suits its 5 points, but its
-# learning rate 0.5 with batches of 2 collapses moons and spiral to one class. Each was trained headless with
-# the data set's default options and the book's [30, 20] ReLU network (tests/core/test_config_table.py).
+# Starting settings per data set (as TensorFlow Playground has), from the registry (core.datasets).
 PRESET_KEYS = ("optimizer", "learning_rate", "batch_size", "epochs")
-DATASET_PRESETS: dict[str, dict[str, Any]] = {
-    "appendix-a": {"optimizer": "sgd", "learning_rate": 0.5, "batch_size": 2, "epochs": 3},  # the book's run
-    "moons": {"optimizer": "sgd", "learning_rate": 0.1, "batch_size": 16, "epochs": 100},
-    "circles": {"optimizer": "sgd", "learning_rate": 0.1, "batch_size": 16, "epochs": 150},
-    "xor": {"optimizer": "sgd", "learning_rate": 0.1, "batch_size": 16, "epochs": 150},
-    "blobs": {"optimizer": "sgd", "learning_rate": 0.1, "batch_size": 16, "epochs": 50},
-    # Plain SGD at any single rate was unsteady on these three over seeds; Adam was not.
-    "spiral": {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 16, "epochs": 100},
-    "iris": {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 16, "epochs": 100},
-    "digits": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 30},
-    # csv has none: its settings are whatever the user had.
-}
+DATASET_PRESETS: dict[str, dict[str, Any]] = {spec.name: dict(spec.preset) for spec in DATASET_SPECS if spec.preset}
 
 
 def preset_updates(current: dict[str, Any], old: str, new: str) -> dict[str, Any]:
@@ -90,11 +66,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def model_shape_bounds(ds: DatasetConfig) -> tuple[int, int]:
     """Inputs and outputs of a model for this data set: exact for the built-in sets, a lower bound (2, 2) for csv."""
-    if ds.name in _FIXED_SHAPES:
-        return _FIXED_SHAPES[ds.name]
-    if ds.name in GENERATED_DATASETS:
-        return 2, (ds.classes if ds.name in CLASSES_DATASETS else 2)
-    return 2, 2
+    return dataset_spec(ds.name).shape_bounds(ds)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from core.config import GENERATED_DATASETS, TrainConfig
+from core.config import GENERATED_DATASETS, TrainConfig, model_shape_bounds
 from core.errors import DataError
 from core.optimizers import optimizer_spec
 
@@ -19,8 +19,6 @@ _ACTIVATION_CODE = {
     "identity": "torch.nn.Identity()",
 }
 
-# The data sets' known shapes (features, classes); csv is read by the script, generated sets take `classes`.
-_KNOWN_SHAPES = {"appendix-a": (2, 2), "iris": (4, 3), "digits": (64, 10)}
 
 
 def render_script(cfg: TrainConfig) -> str:
@@ -397,9 +395,8 @@ def _optimizer_line(cfg: TrainConfig) -> str:
 
 
 def _main(cfg: TrainConfig) -> str:
-    shape = _KNOWN_SHAPES.get(cfg.dataset.name)
-    if cfg.dataset.name in GENERATED_DATASETS:
-        shape = (2, cfg.dataset.classes if cfg.dataset.name in ("blobs", "spiral") else 2)
+    # The data set's shape from the registry (core.datasets); a csv's is read by the script from the data.
+    shape = None if cfg.dataset.name == "csv" else model_shape_bounds(cfg.dataset)
     if shape is None:  # csv: read from the data; labels are codes 0..k-1 over the whole file
         model_args = "num_inputs=X_train.shape[1], num_outputs=int(torch.cat([y_train, y_test]).max()) + 1"
     else:

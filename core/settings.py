@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+# The data sets' names, the generated 2-D ones (whose `samples`, `noise` mean something) and those whose class
+# count can be chosen: the registry's (core.datasets, one row per data set).
+from core.datasets import CLASSES_DATASETS, DATASET_NAMES, GENERATED_DATASETS  # noqa: E402, F401 (re-exported)
 from core.optimizers import OPTIMIZERS  # the registry's names: one row per optimizer
 
-DATASET_NAMES = ("appendix-a", "moons", "circles", "blobs", "xor", "spiral", "iris", "digits", "csv")
-# Generated 2-D sets: the only ones whose `samples`, `noise` and `classes` mean something.
-GENERATED_DATASETS = ("moons", "circles", "blobs", "xor", "spiral")
-CLASSES_DATASETS = ("blobs", "spiral")  # the generated sets whose class count can be chosen
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "identity")
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 

@@ -31,9 +31,7 @@ from app.panels.config_widgets import (
 )
 from app.state.form import FormState
 from core.config import (
-    CLASSES_DATASETS,
     DATASET_DESCRIPTIONS,
-    GENERATED_DATASETS,
     PRESET_KEYS,
     SETTINGS,
     SETTINGS_BY_KEY,
@@ -44,6 +42,7 @@ from core.config import (
     model_shape_bounds,
     preset_updates,
 )
+from core.datasets import dataset_spec
 from core.devices import DeviceInfo, list_devices
 from core.memory import MemoryInfo, training_memory_problem
 from core.optimizers import OPTIMIZERS_BY_NAME
@@ -68,6 +67,11 @@ PLACEHOLDERS = {"dataset.path": "choose a .csv file", "dataset.label_column": "l
                 "hidden_sizes": "none (logistic regression)"}
 BOOK_TOOLTIP = ("Go back to the book's run: the appendix-a data, hidden sizes 30, 20 with ReLU, SGD with learning "
                 "rate 0.5, batch size 2, shuffle and drop_last on, 3 epochs, seed 123. The device stays as chosen.")
+
+
+# The dataset.* settings a data set may or may not take (shown only for those that do).
+DATASET_OPTION_KEYS = ("dataset.samples", "dataset.noise", "dataset.classes", "dataset.test_fraction", "dataset.seed",
+                       "dataset.path", "dataset.label_column")
 
 
 class ConfigPanel(QWidget):
@@ -400,17 +404,9 @@ class ConfigPanel(QWidget):
             scroll.ensureWidgetVisible(target, 0, 8)
 
     def _update_applicable(self) -> None:
-        name = self.dataset_combo.currentData()
-        show = {
-            "dataset.samples": name in GENERATED_DATASETS,
-            "dataset.noise": name in GENERATED_DATASETS,
-            "dataset.classes": name in CLASSES_DATASETS,
-            # The book fixes appendix-a's split; every other set is split with the data seed.
-            "dataset.test_fraction": name != "appendix-a",
-            "dataset.seed": name != "appendix-a",
-            "dataset.path": name == "csv",
-            "dataset.label_column": name == "csv",
-        }
+        spec = dataset_spec(self.dataset_combo.currentData())
+        # The data set's own options (core.datasets); standardize applies to every set.
+        show = {key: key in spec.options for key in DATASET_OPTION_KEYS}
         form = self._forms["Data"]
         for key, visible in show.items():
             form.setRowVisible(self._cells[key], visible)

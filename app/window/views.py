@@ -20,13 +20,12 @@ from app.state.model_outputs import INLINE_WORK, ModelViews, data_points, model_
 from app.state.model_state import Bound, ModelState, bind
 from app.state.run_progress import idle_text
 from app.window.messages import Messages
-from core.config import GENERATED_DATASETS, DatasetConfig, TrainConfig
+from core.config import DatasetConfig, TrainConfig
+from core.datasets import dataset_spec
 
 if TYPE_CHECKING:
     from core.training import Trainer
 
-# Data sets this small are made in the GUI thread at once (well under a millisecond); larger ones on a worker.
-INLINE_SAMPLES = 5_000
 # Opening (and binding to data) a file is given up after this long: the largest file the app opens
 # (2 GB) reads in a few seconds from a local disk; a read that never ends (a hung network mount)
 # must not leave the window waiting. Looked up at call time (tests shorten it).
@@ -36,8 +35,9 @@ SETTLE_MS = 200
 
 
 def quick(ds: DatasetConfig) -> bool:
-    """Whether this data set is made in a blink (the book's 7 points, iris, a few thousand generated points)."""
-    return ds.name in ("appendix-a", "iris") or (ds.name in GENERATED_DATASETS and ds.samples <= INLINE_SAMPLES)
+    """Whether this data set is made in a blink (the book's 7 points, iris, a few thousand generated points):
+    then it is made in the GUI thread at once, else on a worker (the registry's rule, core.datasets)."""
+    return dataset_spec(ds.name).is_small(ds)
 
 
 class ViewSync(QObject):

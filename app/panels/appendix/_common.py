@@ -13,17 +13,14 @@ from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QLabel
 
 from app.run.tasks import TaskRunner
-from core.config import GENERATED_DATASETS, DatasetConfig
+from core.config import DatasetConfig
+from core.datasets import dataset_spec
 
 if TYPE_CHECKING:
     from core.data import DataSplit
 
 INVALID_TEXT = "The settings are not valid: fix the highlighted setting to see this again."
 WAITING_TEXT = "Loading PyTorch…"
-# Data made in the GUI thread when it is this small: generating it takes about a millisecond, and a
-# thread would only add a frame of delay. Bigger sets, digits (a compressed file) and csv files go to a thread.
-INLINE_SAMPLES = 2000
-INLINE_DATASETS = ("appendix-a", "iris")
 # A split up to this size is kept whole, so batch_plan can be given it; beyond, only the labels are kept.
 KEEP_SPLIT_SAMPLES = 200_000
 
@@ -42,8 +39,8 @@ def torch_loaded() -> bool:
 
 
 def is_tiny(ds: DatasetConfig) -> bool:
-    """Data made in a moment: fine to make in the GUI thread."""
-    return ds.name in INLINE_DATASETS or (ds.name in GENERATED_DATASETS and ds.samples <= INLINE_SAMPLES)
+    """Data made in a moment: fine to make in the GUI thread (the registry's rule, core.datasets)."""
+    return dataset_spec(ds.name).is_small(ds)
 
 
 @dataclass(frozen=True, eq=False)
