@@ -13,7 +13,6 @@ torch is imported inside the functions that train: the window reads the event st
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -21,12 +20,12 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import IO, TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from core.config import TrainConfig, batches_per_epoch
 from core.errors import TrainingError
-from core.events import BatchEnd, Callback, EpochEnd, TrainResult, TrainStart
+from core.events import BatchEnd, Callback, EpochEnd, EventWriter, TrainResult, TrainStart, event_from_json, event_to_json  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     import torch
@@ -62,78 +61,6 @@ class PeerLost(RankError):
 
 class RunInterrupted(TrainingError):
     """The run was asked to stop (Ctrl+C, a stop button) and every rank stopped after the same step."""
-
-
-# --- the event stream (no torch) --------------------------------------------------------------------
-
-_EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (TrainStart, BatchEnd, EpochEnd, TrainResult)}
-
-
-def event_to_json(event: TrainStart | BatchEnd | EpochEnd | TrainResult) -> str:
-    """One line: `{"type": "BatchEnd", "epoch": 1, ...}`, the dataclass's fields (floats round-trip exactly)."""
-    return json.dumps({"type": type(event).__name__, **asdict(event)})
-
-
-def event_from_json(line: str) -> TrainStart | BatchEnd | EpochEnd | TrainResult | None:
-    """The event a line of `event_to_json` holds; None for a line that is not one (blank, text, an unknown type).
-
-    Raises nothing: a watcher reads whatever the process prints and keeps the events.
-    """
-    line = line.strip()
-    if not line.startswith("{"):
-        return None
-    try:
-        data = json.loads(line)
-        cls = _EVENT_TYPES.get(data.pop("type", None)) if isinstance(data, dict) else None
-        if cls is None:
-            return None
-        if cls is TrainResult and isinstance(data.get("last_epoch"), dict):
-            data["last_epoch"] = EpochEnd(**data["last_epoch"])
-        return cls(**data)
-    except (ValueError, TypeError):
-        return None
-
-
-class EventWriter(Callback):
-    """Writes each event as one JSON line and flushes it, so a watching process sees it at once.
-
-    `EventWriter.open("-")` writes to the current stdout (taken now: the caller may then send
-    sys.stdout elsewhere); any other target is a file, created or truncated.
-    """
-
-    def __init__(self, stream: IO[str], owned: bool = False):
-        self.stream = stream
-        self.owned = owned
-
-    @classmethod
-    def open(cls, target: str) -> "EventWriter":
-        if target == "-":
-            return cls(sys.stdout)
-        return cls(open(target, "w", encoding="utf-8", newline="\n"), owned=True)  # noqa: SIM115 - closed by close()
-
-    @property
-    def to_stdout(self) -> bool:
-        return not self.owned
-
-    def _write(self, event) -> None:
-        self.stream.write(event_to_json(event) + "\n")
-        self.stream.flush()
-
-    def on_train_start(self, info: TrainStart) -> None:
-        self._write(info)
-
-    def on_batch_end(self, event: BatchEnd) -> None:
-        self._write(event)
-
-    def on_epoch_end(self, event: EpochEnd) -> None:
-        self._write(event)
-
-    def on_train_end(self, result: TrainResult) -> None:
-        self._write(result)
-
-    def close(self) -> None:
-        if self.owned and not self.stream.closed:
-            self.stream.close()
 
 
 # --- the environment torchrun sets ---------------------------------------------------------------------

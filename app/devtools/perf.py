@@ -311,7 +311,7 @@ def measure_plot(points: int, updates: int, chunk: int) -> tuple[float, float]:
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
-    from app.plots.training import LossPlot
+    from app.plots.loss import LossPlot
 
     app = QApplication.instance() or QApplication([])
     plot = LossPlot()
@@ -340,7 +340,7 @@ def measure_memory(points: int) -> float:
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
-    from app.plots.training import LossPlot
+    from app.plots.loss import LossPlot
     from core.training import History
 
     app = QApplication.instance() or QApplication([])

@@ -43,7 +43,7 @@ def _small_plot(name: str, title: str, left: str, tip: str) -> pg.PlotWidget:
     item.showGrid(x=True, y=True, alpha=0.15)
     for axis in ("left", "bottom"):
         item.getAxis(axis).enableAutoSIPrefix(False)
-        # Axes kept as pixmaps, drawn again only when their range changes (see app.plots.training._tidy).
+        # Axes kept as pixmaps, drawn again only when their range changes (see app.plots.common.tidy).
         item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     item.setMenuEnabled(False)
     # Overviews, not places to explore: the panel sets their ranges (see LayersPanel._fit_ranges).

@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF, Slot
 from PySide6.QtWidgets import QGraphicsItem
 
 from app.plots.colors import WRONG_COLOR, class_color
-from app.plots.training import _tidy
+from app.plots.common import tidy as _tidy
 from app.state.model_outputs import DataPoints, PredictionTable
 
 

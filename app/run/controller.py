@@ -29,7 +29,7 @@ from app.state.model_outputs import RegionSnapshot, decision_regions
 from core.config import TrainConfig
 from core.errors import Cancelled
 from core.events import Callback, TrainResult
-from core.insight import InsightRecorder
+from core.insight_recorder import InsightRecorder
 
 __all__ = ["Drained", "GuiFeed", "RegionSnapshot", "TrainingController", "decision_regions", "drain", "prepare_torch"]
 

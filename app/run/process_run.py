@@ -28,7 +28,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.run.feed import DRAIN_INTERVAL_MS, drain
 from core.config import TrainConfig
-from core.distributed import event_from_json
+import core.insight  # noqa: F401 - registers insight's events with the codec, so a torchrun run can send them
+from core.events import event_from_json
 from core.events import TrainResult
 
 __all__ = ["ProcessRun", "command_text", "config_overrides", "torchrun_command"]

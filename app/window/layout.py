@@ -28,9 +28,10 @@ from app.panels.predictions import PredictionsPanel
 from app.panels.runs import RunsPanel
 from app.panels.units import UnitsPanel
 from app.panels.widgets import reserve_lines
+from app.plots.accuracy import AccuracyPlot
 from app.plots.curve_controls import CurveControls
 from app.plots.data_plot import DataPlot
-from app.plots.training import AccuracyPlot, LossPlot
+from app.plots.loss import LossPlot
 from app.window.run_status import RunStatus
 
 MAX_PROCESSES = 16

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PySide6.QtCore import Qt
 
 from app.panels.predictions import PredictionsModel
-from app.plots.training import DRAWN_POINTS, LossPlot
+from app.plots.loss import DRAWN_POINTS, LossPlot
 from app.state.curves import GrowingBuffer, PeakLevels
 from app.state.model_outputs import PredictionTable
 from core.events import EpochEnd

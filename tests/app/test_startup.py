@@ -45,7 +45,7 @@ def test_the_window_is_shown_before_torch_is_imported_then_torch_loads(tmp_path)
 def test_importing_the_window_module_does_not_import_torch():
     out = _run("""
         import sys
-        import app.window.main_window, app.run.controller, app.plots.training, app.state.model_state, app.state.model_outputs, app.panels.predictions, app.window.about
+        import app.window.main_window, app.run.controller, app.plots.loss, app.plots.accuracy, app.state.model_state, app.state.model_outputs, app.panels.predictions, app.window.about
         print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
     """)
     assert out.returncode == 0, out.stderr

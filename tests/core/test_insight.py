@@ -19,7 +19,6 @@ from core.insight import (
     CAUSE_VANISHED,
     CollapseWatch,
     Diagnosis,
-    InsightRecorder,
     LayerStats,
     UnitSnapshot,
     diagnose,
@@ -27,6 +26,7 @@ from core.insight import (
     layer_stats,
     unit_activations,
 )
+from core.insight_recorder import InsightRecorder
 from core.model import NeuralNetwork
 from core.training import Trainer
 
