@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
-    QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
@@ -49,29 +48,20 @@ from core.optimizers import OPTIMIZERS_BY_NAME
 
 __all__ = ["ConfigPanel", "format_hidden_sizes", "ladder_step", "parse_hidden_sizes"]
 
-INVALID_STYLE = "border: 2px solid #c62828; border-radius: 3px;"
-
-# design.md's objectNames, one per setting; the table gives each its kind, range, label and help.
-OBJECT_NAMES = {
-    "dataset.name": "datasetCombo", "dataset.samples": "samplesSpin", "dataset.noise": "noiseSpin",
-    "dataset.classes": "classesSpin", "dataset.test_fraction": "testFractionSpin", "dataset.seed": "dataSeedSpin",
-    "dataset.path": "csvPathEdit", "dataset.label_column": "labelColumnEdit", "dataset.standardize": "standardizeCheck",
-    "hidden_sizes": "hiddenSizesEdit", "activation": "activationCombo", "optimizer": "optimizerCombo",
-    "learning_rate": "learningRateSpin", "momentum": "momentumSpin", "weight_decay": "weightDecaySpin",
-    "batch_size": "batchSizeSpin", "shuffle": "shuffleCheck", "drop_last": "dropLastCheck",
-    "num_workers": "numWorkersSpin", "epochs": "epochsSpin", "seed": "seedSpin", "device": "deviceCombo",
-}
-GROUPS = {"hidden_sizes": "Model", "activation": "Model", "optimizer": "Optimizer", "learning_rate": "Optimizer",
-          "momentum": "Optimizer", "weight_decay": "Optimizer"}  # dataset.* -> Data; the rest -> Training
-PLACEHOLDERS = {"dataset.path": "choose a .csv file", "dataset.label_column": "last column",
-                "hidden_sizes": "none (logistic regression)"}
-BOOK_TOOLTIP = ("Go back to the book's run: the appendix-a data, hidden sizes 30, 20 with ReLU, SGD with learning "
-                "rate 0.5, batch size 2, shuffle and drop_last on, 3 epochs, seed 123. The device stays as chosen.")
-
-
-# The dataset.* settings a data set may or may not take (shown only for those that do).
-DATASET_OPTION_KEYS = ("dataset.samples", "dataset.noise", "dataset.classes", "dataset.test_fraction", "dataset.seed",
-                       "dataset.path", "dataset.label_column")
+from app.panels.config_layout import (  # noqa: E402
+    BOOK_TOOLTIP,
+    DATASET_OPTION_KEYS,
+    GROUPS,
+    INVALID_STYLE,
+    OBJECT_NAMES,
+    PLACEHOLDERS,
+    _get,
+    _row,
+    fill_devices,
+    layers_changed,
+    make_button,
+    select_device,
+)
 
 
 class ConfigPanel(QWidget):
@@ -116,7 +106,7 @@ class ConfigPanel(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
-        self.book_defaults_button = self._button("bookDefaultsButton", "Book defaults", "Book defaults", BOOK_TOOLTIP)
+        self.book_defaults_button = make_button("bookDefaultsButton", "Book defaults", "Book defaults", BOOK_TOOLTIP)
         self.book_defaults_button.clicked.connect(self._restore_book_defaults)
         top.addStretch(1)
         top.addWidget(self.book_defaults_button)
@@ -150,9 +140,9 @@ class ConfigPanel(QWidget):
         self._controls[key] = control
         field: QWidget = control
         if key == "hidden_sizes":
-            self.add_layer_button = self._button("addLayerButton", "+", "Add hidden layer",
+            self.add_layer_button = make_button("addLayerButton", "+", "Add hidden layer",
                                                  "Add a hidden layer at the end, as wide as the last one.")
-            self.remove_layer_button = self._button("removeLayerButton", "−", "Remove hidden layer",
+            self.remove_layer_button = make_button("removeLayerButton", "−", "Remove hidden layer",
                                                     "Remove the last hidden layer.")
             self.add_layer_button.clicked.connect(self._add_layer)
             self.remove_layer_button.clicked.connect(self._remove_layer)
@@ -160,7 +150,7 @@ class ConfigPanel(QWidget):
                 b.setFixedWidth(32)
             field = _row(control, self.add_layer_button, self.remove_layer_button)
         elif key == "dataset.path":
-            self.csv_browse_button = self._button("csvBrowseButton", "Choose…", "Choose CSV file",
+            self.csv_browse_button = make_button("csvBrowseButton", "Choose…", "Choose CSV file",
                                                   "Pick the CSV file to train on.")
             self.csv_browse_button.clicked.connect(self._browse_csv)
             field = _row(control, self.csv_browse_button)
@@ -192,7 +182,7 @@ class ConfigPanel(QWidget):
             control = QComboBox()
             if key == "device":
                 self.device_combo = control
-                self._fill_devices()
+                fill_devices(self.device_combo, self._devices)
             for value in setting.choices:
                 control.addItem(value, value)
                 if key == "dataset.name":
@@ -207,13 +197,6 @@ class ConfigPanel(QWidget):
         control.lineEdit().textChanged.connect(self._on_changed)
         return control
 
-    def _button(self, name: str, text: str, accessible: str, tooltip: str) -> QPushButton:
-        button = QPushButton(text)
-        button.setObjectName(name)
-        button.setAccessibleName(accessible)
-        button.setToolTip(tooltip)
-        return button
-
     def set_devices(self, devices: Sequence[DeviceInfo], prefer: str | None = None) -> None:
         """Offer these devices (the real list, once torch has loaded); keep the current choice if it is
         still offered, else take `prefer` (a device name) when it is usable, else cpu."""
@@ -223,7 +206,7 @@ class ConfigPanel(QWidget):
         combo.blockSignals(True)
         try:
             combo.clear()
-            self._fill_devices()
+            fill_devices(self.device_combo, self._devices)
         finally:
             combo.blockSignals(False)
         for name in (prefer, current):
@@ -232,20 +215,6 @@ class ConfigPanel(QWidget):
         else:
             self._select_device("cpu")
         self._on_changed()
-
-    def _fill_devices(self) -> None:
-        combo = self.device_combo
-        model = combo.model()
-        for d in self._devices:
-            combo.addItem(d.label, d.name)
-            i = combo.count() - 1
-            if not d.available:
-                model.item(i).setEnabled(False)
-                combo.setItemData(i, f"{d.label}: not available: {d.reason}", Qt.ItemDataRole.ToolTipRole)
-            else:
-                combo.setItemData(i, f"Train on {d.label}", Qt.ItemDataRole.ToolTipRole)
-        combo.addItem("auto (best available)", "auto")
-        combo.setItemData(combo.count() - 1, "The first GPU if there is one, else the CPU.", Qt.ItemDataRole.ToolTipRole)
 
     # --- reading and writing ----------------------------------------------------------------------
 
@@ -316,18 +285,8 @@ class ConfigPanel(QWidget):
         return self._device_alias if self._device_alias and current == "cuda:0" else current
 
     def _select_device(self, name: str) -> list[str]:
-        combo = self.device_combo
-        want = "cuda:0" if name == "cuda" else name
-        i = combo.findData(want)
-        if i < 0 and name == "cuda":
-            i = combo.findData("cuda")
-        self._device_alias = None
-        if i >= 0 and combo.model().item(i).isEnabled():
-            combo.setCurrentIndex(i)
-            self._device_alias = name if name != want else None
-            return []
-        combo.setCurrentIndex(combo.findData("cpu"))
-        return [f"device {name} is not available here, so the form uses cpu"]
+        notes, self._device_alias = select_device(self.device_combo, name)
+        return notes
 
     def set_running(self, running: bool) -> None:
         """Nothing of a run can change while it trains."""
@@ -426,21 +385,10 @@ class ConfigPanel(QWidget):
         self.set_config(dataclasses.replace(TrainConfig(), device=self._device_value()))
 
     def _add_layer(self) -> None:
-        try:
-            sizes = list(parse_hidden_sizes(self.hidden_sizes_edit.text()))
-        except ConfigError:
-            return  # the field already says what is wrong
-        if len(sizes) >= SETTINGS_BY_KEY["hidden_sizes"].max_items:
-            return
-        sizes.append(sizes[-1] if sizes else 10)
-        self.hidden_sizes_edit.setText(format_hidden_sizes(sizes))
+        self.hidden_sizes_edit.setText(layers_changed(self.hidden_sizes_edit.text(), +1))
 
     def _remove_layer(self) -> None:
-        try:
-            sizes = list(parse_hidden_sizes(self.hidden_sizes_edit.text()))
-        except ConfigError:
-            return
-        self.hidden_sizes_edit.setText(format_hidden_sizes(sizes[:-1]))
+        self.hidden_sizes_edit.setText(layers_changed(self.hidden_sizes_edit.text(), -1))
 
     def _browse_csv(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -448,21 +396,3 @@ class ConfigPanel(QWidget):
         )
         if path:
             self.csv_path_edit.setText(path)
-
-
-def _get(cfg: TrainConfig, key: str):
-    """A config's value by dotted key ("dataset.noise")."""
-    value = cfg
-    for part in key.split("."):
-        value = getattr(value, part)
-    return value
-
-
-def _row(*widgets: QWidget) -> QWidget:
-    row = QWidget()
-    layout = QHBoxLayout(row)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.addWidget(widgets[0], 1)
-    for w in widgets[1:]:
-        layout.addWidget(w)
-    return row

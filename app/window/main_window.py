@@ -8,12 +8,11 @@ the run itself (training.py) and what the window says (messages.py). The Qt-free
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, QTimer
+from PySide6.QtCore import QEvent, QSettings, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
@@ -34,9 +33,10 @@ from app.window.insight import InsightViews
 from app.window.messages import Messages
 from app.window.recent_files import RecentFiles
 from app.window.runs import RunViews
+from app.window.session import make_settings, restore_session
 from app.window.training import Training
 from app.window.views import ViewSync
-from core.config import TrainConfig, salvage_config
+from core.config import TrainConfig
 from core.devices import DeviceInfo, list_devices
 
 if TYPE_CHECKING:
@@ -45,22 +45,9 @@ if TYPE_CHECKING:
 # torch, and the engine modules that need it, are imported where used: with `torch_later`, the window
 # is built and shown before torch has loaded.
 
-SETTINGS_ENV = "TORCH_PLAYGROUND_SETTINGS"  # an .ini path; tests and portable installs point it elsewhere
 # How long closing the window waits for a run to stop (a training loop stops within a batch).
 CLOSE_WAIT_MS = 250
-# A saved config is a few hundred characters; a settings file holding megabytes there is not ours.
-MAX_SAVED_CONFIG_CHARS = 100_000
 __all__ = ["IDLE_TEXT", "MainWindow", "make_settings"]
-
-
-def make_settings(settings: QSettings | str | os.PathLike | None = None) -> QSettings:
-    """The QSettings to use: the given one, an .ini path, $TORCH_PLAYGROUND_SETTINGS, or the user's."""
-    if isinstance(settings, QSettings):
-        return settings
-    path = settings if settings is not None else os.environ.get(SETTINGS_ENV)
-    if path:
-        return QSettings(os.fspath(path), QSettings.Format.IniFormat)
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "torch-playground", "torch-playground")
 
 
 class MainWindow(QMainWindow):
@@ -349,25 +336,7 @@ class MainWindow(QMainWindow):
     # --- settings and closing ---------------------------------------------------------------------
 
     def _restore_session(self) -> None:
-        geometry = self.settings.value("geometry")
-        if isinstance(geometry, (QByteArray, bytes)):
-            self.restoreGeometry(geometry)
-        text = self.settings.value("lastConfig")
-        if text is None:
-            return
-        # An old, hand-edited or damaged value: what is valid is kept, the rest takes the book's
-        # defaults, and the status line says so once.
-        try:
-            data = json.loads(text) if isinstance(text, str) and len(text) <= MAX_SAVED_CONFIG_CHARS else None
-        except ValueError:
-            data = None
-        cfg, dropped = salvage_config(data)
-        if not self._torch_ready and self.config_panel.device_combo.findData(cfg.device) < 0:
-            self._pending_device = cfg.device  # chosen again once the real device list is known
-        self.config_panel.set_config(cfg)
-        if dropped:
-            shown = ", ".join(dropped[:6]) + (f" and {len(dropped) - 6} more" if len(dropped) > 6 else "")
-            self._restore_note = f"The saved settings could not all be read; these start from the defaults: {shown}."
+        self._pending_device, self._restore_note = restore_session(self, self.settings, self.config_panel, self._torch_ready)
 
     def save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())

@@ -1,0 +1,48 @@
+"""The window's session: where its settings live, and the geometry and settings it restores at start."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtWidgets import QMainWindow
+
+from core.config import salvage_config
+
+SETTINGS_ENV = "TORCH_PLAYGROUND_SETTINGS"  # an .ini path; tests and portable installs point it elsewhere
+# A saved config is a few hundred characters; a settings file holding megabytes there is not ours.
+MAX_SAVED_CONFIG_CHARS = 100_000
+
+
+def make_settings(settings: QSettings | str | os.PathLike | None = None) -> QSettings:
+    """The QSettings to use: the given one, an .ini path, $TORCH_PLAYGROUND_SETTINGS, or the user's."""
+    if isinstance(settings, QSettings):
+        return settings
+    path = settings if settings is not None else os.environ.get(SETTINGS_ENV)
+    if path:
+        return QSettings(os.fspath(path), QSettings.Format.IniFormat)
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "torch-playground", "torch-playground")
+
+
+def restore_session(window: QMainWindow, settings: QSettings, config_panel, torch_ready: bool) -> tuple[str | None, str]:
+    """The last geometry and settings back in the window: (a device to choose once the real device list is
+    known, or None; a note on what could not be restored, said once, or "")."""
+    geometry = settings.value("geometry")
+    if isinstance(geometry, (QByteArray, bytes)):
+        window.restoreGeometry(geometry)
+    text = settings.value("lastConfig")
+    if text is None:
+        return None, ""
+    # An old, hand-edited or damaged value: what is valid is kept, the rest takes the book's defaults.
+    try:
+        data = json.loads(text) if isinstance(text, str) and len(text) <= MAX_SAVED_CONFIG_CHARS else None
+    except ValueError:
+        data = None
+    cfg, dropped = salvage_config(data)
+    pending = cfg.device if not torch_ready and config_panel.device_combo.findData(cfg.device) < 0 else None
+    config_panel.set_config(cfg)
+    if not dropped:
+        return pending, ""
+    shown = ", ".join(dropped[:6]) + (f" and {len(dropped) - 6} more" if len(dropped) > 6 else "")
+    return pending, f"The saved settings could not all be read; these start from the defaults: {shown}."
