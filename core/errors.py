@@ -70,3 +70,10 @@ def shown(path: Any) -> str:
     except TypeError:
         text = str(path)
     return text if len(text) <= MAX_SHOWN_PATH else text[: MAX_SHOWN_PATH - 3] + "..."
+
+
+# The errors a person can fix (a setting, a file, the data): shown as their message, without a type name or a
+# traceback. Every config, data, device, training, architecture and file error subclasses ValueError or
+# OSError; ModelFileError is named since it subclasses neither. The window's run, its tasks and its messages
+# read this one list.
+FIXABLE_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ModelFileError)

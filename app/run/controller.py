@@ -27,7 +27,7 @@ from app.run.process_run import ProcessRun
 from app.run.warmup import prepare_torch
 from app.state.model_outputs import RegionSnapshot, decision_regions
 from core.config import TrainConfig
-from core.errors import Cancelled
+from core.errors import FIXABLE_ERRORS, Cancelled
 from core.events import Callback, TrainResult
 from core.insight_recorder import InsightRecorder
 
@@ -37,8 +37,6 @@ if TYPE_CHECKING:  # torch is imported where used: the window is built (and show
     from core.training import Trainer
 
 
-# Errors a person can fix from the settings; their message is shown as it is, without a type name.
-_USER_ERRORS = (ValueError, OSError)
 
 # Every run still going, with what it needs to be stopped: a QThread (and its worker) that Python lets go
 # of while it runs would be destroyed running and abort the process, so they are held here until it ends.
@@ -120,7 +118,7 @@ class TrainingWorker(QObject):
             out.result = trainer.fit(self._stop, self._pause)
         except Cancelled:  # stopped (or the window closed) while the data was being made
             pass
-        except _USER_ERRORS as exc:
+        except FIXABLE_ERRORS as exc:  # a person can fix it: its message as it is, without a type name
             out.error = str(exc) or type(exc).__name__
         except Exception as exc:  # noqa: BLE001 - any failure must reach the window, never kill the thread silently
             traceback.print_exc()

@@ -18,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from app.run import gc_timer
-from core.errors import Cancelled
+from core.errors import FIXABLE_ERRORS, Cancelled
 
 # How often the GUI looks for finished tasks: a person does not notice 15 ms.
 POLL_MS = 15
@@ -50,7 +50,7 @@ def _work(fn: Callable[[threading.Event], Any], cancel: threading.Event, out: _O
         out.result = fn(cancel)
     except BaseException as exc:  # noqa: BLE001 - every outcome is handed to the GUI thread
         out.error = exc
-        if not isinstance(exc, (Cancelled, ValueError, OSError, MemoryError)):
+        if not isinstance(exc, (Cancelled, MemoryError, *FIXABLE_ERRORS)):
             traceback.print_exc()
     finally:
         out.done.set()

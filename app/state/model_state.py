@@ -16,7 +16,7 @@ import numpy as np
 from app.state.evented import Event
 from app.state.model_outputs import ModelViews, model_views
 from core.config import ConfigError, TrainConfig
-from core.errors import ArchitectureError, Cancelled, DataError, DeviceError, TrainingError
+from core.errors import FIXABLE_ERRORS, Cancelled, DeviceError
 from core.history import History
 
 if TYPE_CHECKING:  # torch and what needs it are imported where used: the window is built before torch loads
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # torch and what needs it are imported where used: the window
     from core.training import Trainer
 
 # What a person can fix (settings, data, device, file): shown as a reason, not as a crash.
-USER_ERRORS = (ConfigError, DataError, DeviceError, TrainingError, ArchitectureError, ValueError, OSError)
+USER_ERRORS = FIXABLE_ERRORS  # core.errors' one list
 
 
 @dataclass(frozen=True, eq=False)

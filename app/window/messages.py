@@ -5,9 +5,8 @@ from __future__ import annotations
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
-from app.state.model_state import USER_ERRORS
 from app.window.about import APP_NAME
-from core.errors import ModelFileError
+from core.errors import FIXABLE_ERRORS
 
 
 class Messages:
@@ -54,7 +53,7 @@ class Messages:
     def file_failed(self, what: str, path: str, exc: BaseException) -> None:
         """A file that could not be opened, saved, exported or evaluated: its reason, in a person's words."""
         reason = str(exc) or type(exc).__name__
-        if not isinstance(exc, (*USER_ERRORS, ModelFileError)):
+        if not isinstance(exc, FIXABLE_ERRORS):
             reason = f"{type(exc).__name__}: {reason}"
         text = reason[:1].upper() + reason[1:] if reason.lower().startswith("cannot") else f"Cannot {what} {path}: {reason}"
         self.refuse(f"Cannot {what}", text)

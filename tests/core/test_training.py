@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from core.config import TrainConfig
+from core.config import TrainConfig, batches_per_epoch
 from core.data import ToyDataset, load_dataset
 from core.events import Callback
 from core.model import NeuralNetwork
-from core.training import History, Trainer, TrainingError, batches_per_epoch
+from core.training import History, Trainer, TrainingError
 
 BOOK_LOSSES = [0.75, 0.65, 0.44, 0.13, 0.03, 0.00]
 
