@@ -11,7 +11,6 @@ import pickle
 import struct
 import subprocess
 import sys
-import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -67,9 +66,7 @@ def test_a_fifo_is_refused_at_once(tmp_path, name, command):
     path = tmp_path / name
     os.mkfifo(path)
     extra = ["--input", "1,2"] if command == "predict" else []
-    start = time.monotonic()
     proc = _cli(command, str(path), *extra, timeout=60)  # before the fix: blocked until the timeout
-    assert time.monotonic() - start < 60
     _assert_one_error_line(proc, path, "named pipe")
 
 
@@ -172,9 +169,7 @@ def test_more_layers_than_the_app_builds_are_refused_before_a_model_is_built(tmp
     path = tmp_path / "deep.pt"
     torch.save(_chain(7_500), path)  # 15,000 tensors: predict took 54 s in load_state_dict
     monkeypatch.setattr(torch.nn.Module, "load_state_dict", lambda *a, **k: pytest.fail("a model was built"))
-    start = time.perf_counter()
-    _refused(path, "15,000 weights", "65 linear layers")
-    assert time.perf_counter() - start < 10
+    _refused(path, "15,000 weights", "65 linear layers")  # and no model was built (load_state_dict fails the test)
 
 
 def test_the_layer_limit_is_the_configs(tmp_path):
@@ -235,11 +230,21 @@ def _sparse_safetensors(path: Path) -> None:
         f.truncate(8 + len(raw) + position)
 
 
+# The child's own peak resident size: VmHWM, reset first (/proc/self/clear_refs). Not ru_maxrss: Linux keeps
+# it across exec, so a child of a pytest that has grown to 2 GB started at 2 GB (this failed in the suite).
 _PEAK = r"""
-import resource, sys
+import sys
+def hwm():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+try:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+except OSError:
+    pass
 from core.cli import main
 rc = main(sys.argv[1:])
-print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print("PEAK_KB", hwm())
 sys.exit(rc)
 """
 
