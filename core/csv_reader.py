@@ -68,6 +68,7 @@ def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
     except PathError as exc:
         raise DataError(_path_words(where, exc.reason)) from None
     with probe:
+        before = _identity(os.fstat(probe.fileno()))
         if size > MAX_CSV_BYTES:
             raise DataError(f"{where} is {_size(size)}; CSV files over {_size(MAX_CSV_BYTES)} are refused: use a sample of its rows")
         try:
@@ -91,11 +92,18 @@ def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
             if got is None:  # something numpy's reader does not take as the csv module would: the careful reader says what
                 with _text(name, where) as f:
                     got = _read_careful(f, where, label_column)
+            # The file read (by name, twice) is the file checked, unchanged: never half of a file being written.
+            if _identity(os.fstat(probe.fileno())) != before or _identity(os.stat(name)) != before:
+                raise DataError(f"{where} changed while it was being read: read it again once it is complete")
             return got
         except UnicodeDecodeError:
             raise DataError(f"{where} is not UTF-8 text; save it as CSV UTF-8") from None
         except OSError as exc:
             raise DataError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+
+
+def _identity(st: os.stat_result) -> tuple:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _path_words(where: str, reason: str) -> str:  # core.paths' reason in this reader's words

@@ -33,7 +33,7 @@ from app.window.insight import InsightViews
 from app.window.messages import Messages
 from app.window.recent_files import RecentFiles
 from app.window.runs import RunViews
-from app.window.session import make_settings, restore_session
+from app.window.session import make_settings, open_settings, restore_session
 from app.window.training import Training
 from app.window.views import ViewSync
 from core.config import TrainConfig
@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         gc_timer.hold()
         self._gc_held = True
         self.setObjectName("mainWindow")
-        self.settings = make_settings(settings)
+        self.settings, settings_problem = open_settings(settings)
         self._devices_arg = devices
         self._torch_ready = not torch_later
         self._pending_device: str | None = None  # a restored device choice the early device list lacks
@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self.installEventFilter(self)
         self.confirm_discard: Callable[[str], bool] = lambda question: self.messages.ask_discard(question)
         self._closing = False
-        self._restore_note = ""  # what could not be restored from the saved settings, said once
+        self._restore_note = settings_problem  # what could not be restored from the saved settings, said once
 
         # The state, without Qt: each announces its changes.
         self.model = ModelState()
@@ -336,7 +336,8 @@ class MainWindow(QMainWindow):
     # --- settings and closing ---------------------------------------------------------------------
 
     def _restore_session(self) -> None:
-        self._pending_device, self._restore_note = restore_session(self, self.settings, self.config_panel, self._torch_ready)
+        self._pending_device, note = restore_session(self, self.settings, self.config_panel, self._torch_ready)
+        self._restore_note = " ".join(text for text in (self._restore_note, note) if text)
 
     def save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())

@@ -112,3 +112,20 @@ def test_a_typed_prediction_that_is_not_finite_says_so(window, tmp_path, qtbot):
     window.predictions.predictRequested.emit(edit.text())
     qtbot.waitUntil(lambda: "finite" in result.text() or "float32" in result.text(), timeout=60_000)
     assert "p = nan" not in result.text() and "class 0" not in result.text(), result.text()
+
+
+def test_a_settings_file_that_is_a_fifo_is_refused_and_the_window_starts(tmp_path, qtbot):
+    from app.main_window import MainWindow
+    from tests.app.helpers import FAKE_DEVICES
+
+    fifo = tmp_path / "settings.ini"
+    os.mkfifo(fifo)
+    w = MainWindow(settings=str(fifo), devices=FAKE_DEVICES, restore_session=True)  # QSettings would block on it
+    qtbot.addWidget(w)
+    try:
+        status = widget(w, "statusLabel").text()
+        assert "settings.ini" in status and "named pipe" in status and "this session only" in status
+        w.save_settings()  # written to the session's own file, never into the FIFO
+        assert os.path.exists(fifo) and not os.path.isfile(fifo)
+    finally:
+        w.shutdown()

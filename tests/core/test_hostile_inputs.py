@@ -253,3 +253,21 @@ def test_load_dataset_still_reads_a_plain_csv(tmp_path):
     path.write_text("x1,x2,label\n" + "".join(f"{i},{-i},{i % 2}\n" for i in range(10)))
     split = load_dataset(DatasetConfig(name="csv", path=str(path), standardize=True))
     assert split.num_features == 2 and np.isfinite(split.X_train.numpy()).all()
+
+
+def test_a_csv_that_changes_while_it_is_read_is_refused(tmp_path, monkeypatch):
+    import core.csv_reader as reader
+
+    path = tmp_path / "growing.csv"
+    path.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    real = reader._read_fast
+
+    def read_then_append(f, name, where, header):
+        got = real(f, name, where, header)
+        with open(path, "a") as out:  # another program goes on writing the file meanwhile
+            out.write("5,6,0\n")
+        return got
+
+    monkeypatch.setattr(reader, "_read_fast", read_then_append)
+    with pytest.raises(DataError, match="changed while it was being read"):
+        reader.read_csv(path)
