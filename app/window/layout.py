@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QPushButton,
     QScrollArea,
     QSpinBox,
     QSplitter,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.panels.appendix import AppendixTabs
+from app.panels.config_layout import make_button
 from app.panels.config_panel import ConfigPanel
 from app.panels.layers import LayersPanel
 from app.panels.predictions import PredictionsPanel
@@ -47,14 +47,6 @@ class Actions:
     quit: QAction
     about: QAction
     recent_menu: QMenu
-
-
-def button(name: str, text: str, accessible: str, tooltip: str) -> QPushButton:
-    b = QPushButton(text)
-    b.setObjectName(name)
-    b.setAccessibleName(accessible)
-    b.setToolTip(tooltip)
-    return b
 
 
 class Ui:
@@ -85,16 +77,16 @@ def build(window: QMainWindow, config_panel: ConfigPanel, torch_later: bool) -> 
     scroll.setMinimumWidth(max(config_panel.sizeHint().width(), 320) + bar_width + 2 * scroll.frameWidth() + 6)
     w.config_scroll = scroll
 
-    w.train_button = button("trainButton", "Train", "Train", "Train the model with these settings (Ctrl+Return).")
+    w.train_button = make_button("trainButton", "Train", "Train", "Train the model with these settings (Ctrl+Return).")
     w.train_button.setShortcut(QKeySequence("Ctrl+Return"))
     w.train_button.setDefault(True)
     w.train_button.setStyleSheet("QPushButton { font-weight: bold; padding: 6px 12px; }")
-    w.pause_button = button("pauseButton", "Pause", "Pause or resume",
+    w.pause_button = make_button("pauseButton", "Pause", "Pause or resume",
                             "Pause training between two batches; press again to resume.")
-    w.stop_button = button("stopButton", "Stop", "Stop",
+    w.stop_button = make_button("stopButton", "Stop", "Stop",
                            "Stop after the current batch. The weights trained so far are kept: you can "
                            "save them or continue training later.")
-    w.reset_button = button("resetButton", "Reset", "Reset weights",
+    w.reset_button = make_button("resetButton", "Reset", "Reset weights",
                             "Forget the trained weights and curves. The next Train builds fresh weights "
                             "from the seed, so the same settings give the same curve again.")
     buttons = QGridLayout()
@@ -122,7 +114,7 @@ def build(window: QMainWindow, config_panel: ConfigPanel, torch_later: bool) -> 
         "1 trains in this window's worker thread. N > 1 runs the same settings as torchrun with N processes "
         "(DistributedDataParallel: gloo on the CPU, one GPU per process with nccl), a fresh model from the seed; "
         "the live curve is the loss averaged over the processes. On a few CPU cores one process is faster.")
-    w.copy_command_button = button("copyCommandButton", "Copy command", "Copy the torchrun command",
+    w.copy_command_button = make_button("copyCommandButton", "Copy command", "Copy the torchrun command",
                                    "Copy the torchrun command that runs these settings, to run it on a bigger machine.")
     w.command_label = QLabel("")
     w.command_label.setObjectName("torchrunCommandLabel")
