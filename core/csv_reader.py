@@ -24,23 +24,21 @@ from core.csv_labels import class_names, distinct_classes
 from core.csv_labels import label_codes as class_codes
 from core.errors import DataError, PathError
 from core.memory import read_memory
-from core.paths import open_read, shown
+from core.paths import identity, open_read, shown
 
 # Beyond this, reading takes minutes (about 40 MB/s on one core here) and a sample of the rows does as well.
 MAX_CSV_BYTES = 16 * 2**30
 # An MLP on more raw columns than this is not what the app teaches (its first layer alone would hold
 # millions of weights per 30 units); wider tables want features chosen or reduced first.
 MAX_CSV_COLUMNS = 100_000
-# A line holding that many numbers at full precision (25 characters and a separator each) is 2.6 million
-# characters; a longer one is not a row of such a table. Lines are read at most this long, so one line
-# of a gigabyte (no line break anywhere) is refused from its first megabytes, not parsed whole.
+# That many full-precision numbers make a line of 2.6 million characters; lines are read at most this long,
+# so one line of a gigabyte (no line break anywhere) is refused from its first megabytes, not parsed whole.
 MAX_LINE_CHARS = 4 * 2**20
 # The network computes in float32: a value beyond its range becomes inf and the loss nan.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # More labels than this means the label column is almost surely a measurement, not a class.
 MAX_CSV_CLASSES = 1000
-# Memory per number in the file: the float64 table read here (8 bytes) and, while load_dataset splits
-# it, a float64 gather of the rows and their float32 copy (8 + 4), with room to spare.
+# Memory per number: the float64 table read here (8 bytes), then load_dataset's float64 gather and float32 copy.
 BYTES_PER_VALUE = 24
 # Under this estimate any machine the app runs on has the memory: the OS is not asked.
 _SURELY_FITS = 64 * 2**20
@@ -68,7 +66,7 @@ def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
     except PathError as exc:
         raise DataError(_path_words(where, exc.reason)) from None
     with probe:
-        before = _identity(os.fstat(probe.fileno()))
+        before = identity(os.fstat(probe.fileno()))
         if size > MAX_CSV_BYTES:
             raise DataError(f"{where} is {_size(size)}; CSV files over {_size(MAX_CSV_BYTES)} are refused: use a sample of its rows")
         try:
@@ -92,18 +90,13 @@ def read_csv(path: str | os.PathLike | None, label_column: str | None = None):
             if got is None:  # something numpy's reader does not take as the csv module would: the careful reader says what
                 with _text(name, where) as f:
                     got = _read_careful(f, where, label_column)
-            # The file read (by name, twice) is the file checked, unchanged: never half of a file being written.
-            if _identity(os.fstat(probe.fileno())) != before or _identity(os.stat(name)) != before:
-                raise DataError(f"{where} changed while it was being read: read it again once it is complete")
+            if identity(os.fstat(probe.fileno())) != before or identity(os.stat(name)) != before:
+                raise DataError(f"{where} changed while it was being read: read it again once it is complete")  # never half a file
             return got
         except UnicodeDecodeError:
             raise DataError(f"{where} is not UTF-8 text; save it as CSV UTF-8") from None
         except OSError as exc:
             raise DataError(f"{where}: cannot read it ({exc.strerror or exc})") from None
-
-
-def _identity(st: os.stat_result) -> tuple:
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _path_words(where: str, reason: str) -> str:  # core.paths' reason in this reader's words

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from core.errors import PathError, shown
 
-__all__ = ["PathError", "check_read", "check_write", "describe_mode", "open_read", "os_words", "shown", "write_target"]
+__all__ = ["PathError", "check_read", "check_write", "describe_mode", "identity", "open_read", "os_words", "shown", "write_target"]
 
 def describe_mode(mode: int) -> str:
     """What a file of this st_mode is, in a person's words ("a named pipe (FIFO)")."""
@@ -61,6 +61,12 @@ def os_words(exc: OSError) -> str:
     if words:
         return words
     return (exc.strerror or type(exc).__name__).lower()
+
+
+def identity(st: os.stat_result) -> tuple[int, ...]:
+    """What tells a file's contents changed between two looks: a write moves the size or mtime, a truncate,
+    chmod or rename moves the ctime (mtime can be set back; ctime cannot), a replacement the inode."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def open_read(path: Any, *, action: str = "read") -> tuple[BinaryIO, int]:

@@ -10,6 +10,7 @@ import torch
 
 import core.checkpoint.limits as limits
 from core.errors import PathError
+from core.paths import identity as file_identity
 from core.paths import open_read
 
 
@@ -89,10 +90,8 @@ CHANGED = "it changed while it was being read (another program is writing it?); 
 
 
 def identity(f: BinaryIO) -> tuple[int, ...]:
-    """What tells a file's contents changed between two looks at one open handle: a write moves the size
-    or mtime, a truncate, chmod or rename moves the ctime (mtime can be set back; ctime cannot)."""
-    st = os.fstat(f.fileno())
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    """What tells a file's contents changed between two looks at one open handle (core.paths.identity)."""
+    return file_identity(os.fstat(f.fileno()))
 
 
 def check_tensor_bytes(declared: int) -> None:
