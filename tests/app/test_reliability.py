@@ -48,7 +48,7 @@ def test_an_open_that_never_ends_is_given_up_and_the_window_stays_usable(window,
 
     def never_ends(path, cfg, cancel, data):
         release.wait(30)  # ignores its cancel event, as a read on a hung network disk would
-        raise AssertionError("not reached in time")
+        return None  # given up long before: its outcome is dropped
 
     monkeypatch.setattr(window_views, "OPEN_DEADLINE_S", 0.5)
     monkeypatch.setattr(window_files, "open_model", never_ends)
