@@ -121,12 +121,6 @@ class RunsPanel(QWidget):
                           f"{n} run{'s' if n != 1 else ''}: tick to show on the plots, double-click a name to rename.")
         self._update_buttons()
 
-    def update_result(self, run: RunRecord) -> None:
-        """The run's result column (a run's numbers change while it trains)."""
-        for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).data(RUN_ID) == run.id:
-                self.table.item(row, 2).setText(run.final_text())
-
     def selected_id(self) -> int | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         if not rows:

@@ -181,10 +181,6 @@ class TrainingController(QObject):
     def is_running(self) -> bool:
         return self._thread is not None or self._processes is not None
 
-    def current_trainer(self) -> Trainer | None:
-        """The running trainer once the worker has built it (read-only use from the GUI: its data)."""
-        return self._outcome.trainer
-
     def is_paused(self) -> bool:
         return self._processes.is_paused() if self._processes is not None else self.pause_event.is_set()
 
