@@ -85,6 +85,11 @@ class TorchLoader:
             from core.devices import list_devices
 
             self.devices = list_devices()  # imports torch
+            # What the window's first data preview imports, imported here, before the window hears torch is
+            # ready: an import of it in the GUI thread while this thread imports torch._dynamo (below) could
+            # meet a module half initialised by this one (seen once on a busy machine: no points drawn).
+            import app.state.model_outputs  # noqa: F401
+            import core.data  # noqa: F401
         except Exception as exc:  # noqa: BLE001 - a broken torch install is reported in the window
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
