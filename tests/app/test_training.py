@@ -76,7 +76,10 @@ def test_status_label_follows_the_run(window, qtbot):
     long_run(window)
     click(qtbot, widget(window, "trainButton"))
     label = widget(window, "statusLabel")
-    qtbot.waitUntil(lambda: label.text().startswith("Epoch 1/1000, batch "), timeout=60_000)
+    try:
+        qtbot.waitUntil(lambda: label.text().startswith("Epoch 1/1000, batch "), timeout=60_000)
+    except Exception:
+        raise AssertionError(f"the status line says {label.text()!r}; losses so far {len(window.batch_losses())}") from None
     assert "/1600" in label.text()  # 2000 samples, 20% test: 1600 training batches of one
     assert not widget(window, "trainButton").isEnabled() and not widget(window, "batchSizeSpin").isEnabled()
     assert widget(window, "stopButton").isEnabled() and widget(window, "pauseButton").isEnabled()
